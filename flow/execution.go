@@ -1,0 +1,73 @@
+package flow
+
+import "time"
+
+// Execution is one run of one workflow version for one event.
+type Execution struct {
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflowId"`
+	// Key copies the workflow key.
+	Key string `json:"key"`
+	// EventKey identifies the event; executions with the same event key and workflow
+	// are created once.
+	EventKey string `json:"eventKey,omitempty"`
+	// Context is the trigger payload: {"data", "user", "roleName"}.
+	Context map[string]any  `json:"context"`
+	Status  ExecutionStatus `json:"status"`
+	// Reason is set when the execution was aborted ("timeout", "manual_cancel").
+	Reason string `json:"reason,omitempty"`
+	// Sync marks executions that ran inline in AfterAction or Execute.
+	Sync bool `json:"sync,omitempty"`
+	// Manually marks executions started through Engine.Execute.
+	Manually bool `json:"manually,omitempty"`
+	// Stack lists the ids of the executions that led to this one (loop protection).
+	Stack []string `json:"stack,omitempty"`
+
+	// Queue state. Runnable executions are waiting for a worker: QUEUEING ones to
+	// start, STARTED ones to resume (ResumeJobID set) or to be recovered after a
+	// crash. A claim sets LeaseOwner and LeaseUntil.
+	Runnable    bool      `json:"-"`
+	ResumeJobID string    `json:"-"`
+	LeaseOwner  string    `json:"-"`
+	LeaseUntil  time.Time `json:"-"`
+	Attempt     int       `json:"attempt,omitempty"`
+
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+}
+
+// Clone returns a copy that shares the (immutable) Context and Stack.
+func (e *Execution) Clone() *Execution {
+	c := *e
+	return &c
+}
+
+// Job is the record of one node run within an execution.
+type Job struct {
+	ID          string `json:"id"`
+	ExecutionID string `json:"executionId"`
+	NodeKey     string `json:"nodeKey"`
+	NodeType    string `json:"nodeType"`
+	// Seq orders the jobs of one execution (1, 2, ...). The job with the highest Seq
+	// of a node is that node's current job.
+	Seq int `json:"seq"`
+	// UpstreamID is the job this node's run followed, if any.
+	UpstreamID string         `json:"upstreamId,omitempty"`
+	Status     JobStatus      `json:"status"`
+	Result     any            `json:"result"`
+	Meta       map[string]any `json:"meta,omitempty"`
+	Log        string         `json:"log,omitempty"`
+	// Branch is the branch a branching node chose (nil: none).
+	Branch    *int      `json:"branch,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Clone returns a copy that shares Result and Meta (treated as immutable).
+func (j *Job) Clone() *Job {
+	c := *j
+	return &c
+}

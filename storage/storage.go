@@ -1,0 +1,159 @@
+// Package storage defines the storage port of actiontrigger: the one interface
+// every store (storage/memory, storage/sqlstore, or a third party's) implements.
+//
+// The contract is pinned by the conformance suite in storage/storagetest rather than
+// by prose: an adapter that passes storagetest.Run is a valid store.
+//
+// Objects passed in and returned are owned by the caller: a store never keeps a
+// pointer it was given and never hands out a pointer to its own state.
+// Errors wrap the sentinels of package flow (flow.ErrNotFound, flow.ErrDuplicate,
+// flow.ErrConflict, flow.ErrLeaseLost, flow.ErrUnknownCollection,
+// flow.ErrUnknownField, flow.ErrInvalidRecord); failures of the underlying
+// database wrap flow.ErrStorage.
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+)
+
+// Store is the storage port. Every method may be called concurrently.
+type Store interface {
+	// InTx runs fn in one unit of work: everything fn writes through tx commits
+	// together when fn returns nil and is discarded when it returns an error (or
+	// panics). Reads through tx see tx's own writes. Calling InTx on a tx joins it.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Store) error) error
+	// Durable reports whether committed writes survive a process crash. The engine
+	// commits after every node on durable stores and once per run otherwise.
+	Durable() bool
+
+	WorkflowStore
+	ExecutionStore
+	Queue
+	RecordStore
+}
+
+// WorkflowFilter selects workflow versions. Zero fields do not filter.
+type WorkflowFilter struct {
+	Key     string
+	Enabled *bool
+	Current *bool
+	// Type, if set, must equal the workflow type.
+	Type string
+}
+
+// WorkflowStore keeps workflow versions.
+type WorkflowStore interface {
+	// InsertWorkflow stores a new version. w.ID must be set; an existing ID, or a
+	// second current version of w.Key, is flow.ErrDuplicate. Executed counters start at 0.
+	InsertWorkflow(ctx context.Context, w *flow.Workflow) error
+	// UpdateWorkflow replaces the version w.ID (flow.ErrNotFound if missing); the
+	// store keeps its own Executed counters. A second current version of the key is
+	// flow.ErrDuplicate.
+	UpdateWorkflow(ctx context.Context, w *flow.Workflow) error
+	// GetWorkflow returns the version with its Executed and AllExecuted counters.
+	GetWorkflow(ctx context.Context, id string) (*flow.Workflow, error)
+	// ListWorkflows returns matching versions ordered by creation (oldest first).
+	ListWorkflows(ctx context.Context, f WorkflowFilter) ([]*flow.Workflow, error)
+	// DeleteWorkflow removes a version (flow.ErrNotFound if missing).
+	DeleteWorkflow(ctx context.Context, id string) error
+}
+
+// ExecutionFilter selects executions. Zero fields do not filter.
+type ExecutionFilter struct {
+	WorkflowID string
+	Key        string
+	Statuses   []flow.ExecutionStatus
+	// ExpiresBefore selects executions whose non-zero ExpiresAt is before it.
+	ExpiresBefore time.Time
+	// Limit caps the result (0: no limit); Offset skips that many first.
+	Limit, Offset int
+}
+
+// ExecutionExpect is the compare-and-set condition of UpdateExecution.
+type ExecutionExpect struct {
+	// Status the stored execution must have.
+	Status flow.ExecutionStatus
+	// LeaseOwner, if not empty, must hold the stored execution's lease
+	// (flow.ErrLeaseLost otherwise).
+	LeaseOwner string
+}
+
+// ExecutionStore keeps executions and their jobs.
+type ExecutionStore interface {
+	// InsertExecution stores a new execution and counts it in its workflow's
+	// Executed counters. An existing ID, or an existing execution of the same
+	// workflow with the same non-empty EventKey, is flow.ErrDuplicate. A Runnable
+	// execution becomes claimable once the insert commits.
+	InsertExecution(ctx context.Context, e *flow.Execution) error
+	GetExecution(ctx context.Context, id string) (*flow.Execution, error)
+	// ListExecutions returns matching executions ordered by creation (oldest first).
+	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*flow.Execution, error)
+	// UpdateExecution replaces the stored execution e.ID if it still matches
+	// expect: flow.ErrNotFound if missing, flow.ErrLeaseLost if another owner holds
+	// the lease, flow.ErrConflict if the status differs.
+	UpdateExecution(ctx context.Context, e *flow.Execution, expect ExecutionExpect) error
+	// DeleteExecution removes an execution and its jobs (flow.ErrNotFound if missing).
+	DeleteExecution(ctx context.Context, id string) error
+
+	// InsertJob stores a new job (flow.ErrDuplicate for an existing ID,
+	// flow.ErrNotFound if the execution does not exist).
+	InsertJob(ctx context.Context, j *flow.Job) error
+	// UpdateJob replaces the stored job j.ID if its status is still expect
+	// (flow.ErrConflict otherwise, flow.ErrNotFound if missing).
+	UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatus) error
+	GetJob(ctx context.Context, id string) (*flow.Job, error)
+	// ListJobs returns the jobs of an execution ordered by Seq.
+	ListJobs(ctx context.Context, executionID string) ([]*flow.Job, error)
+}
+
+// ClaimParams describes one claim.
+type ClaimParams struct {
+	// Owner names the claiming worker pool (unique per process).
+	Owner string
+	// Limit is the most executions to claim.
+	Limit int
+	// Now is the current time; leases that end before it are expired.
+	Now time.Time
+	// LeaseUntil is when the new leases end.
+	LeaseUntil time.Time
+}
+
+// Queue hands runnable executions to workers under a lease.
+type Queue interface {
+	// ClaimExecutions claims up to p.Limit runnable executions whose lease is
+	// empty or expired, oldest first: it sets LeaseOwner, LeaseUntil, increments
+	// Attempt and returns the claimed executions. Two concurrent claims never
+	// return the same execution while its lease is valid.
+	ClaimExecutions(ctx context.Context, p ClaimParams) ([]*flow.Execution, error)
+	// ExtendLeases moves the lease end of the executions owner still holds to
+	// until and returns the ids it no longer holds.
+	ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) (lost []string, err error)
+}
+
+// Filter selects records: each field must equal the value, or be one of the values
+// when the value is a []any.
+type Filter map[string]any
+
+// RecordStore keeps the records of the collections the host declares.
+type RecordStore interface {
+	// DeclareCollections tells the store the host's schema. Calling it again with
+	// the same collections is a no-op.
+	DeclareCollections(ctx context.Context, cs []flow.Collection) error
+	// CreateRecord validates values against the schema (flow.ErrUnknownCollection,
+	// flow.ErrUnknownField), assigns an integer "id" to auto-id collections, stores
+	// the record and returns it as stored. A taken primary key is flow.ErrDuplicate.
+	// Association values link records: a belongsTo given as a scalar sets the
+	// foreign key, as a map creates the target first; hasMany and belongsToMany
+	// given as key lists link existing targets.
+	CreateRecord(ctx context.Context, collection string, values flow.Record) (flow.Record, error)
+	// GetRecord returns the record with the given primary key values, with the
+	// association paths in appends loaded ("category", "category.posts").
+	GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error)
+	// ListRecords returns matching records (primary key order) with appends loaded.
+	ListRecords(ctx context.Context, collection string, f Filter, appends []string) ([]flow.Record, error)
+	// UpdateRecords sets values on every matching record and returns them as stored.
+	UpdateRecords(ctx context.Context, collection string, f Filter, values flow.Record) ([]flow.Record, error)
+}
