@@ -1,6 +1,30 @@
 package flow
 
-import "time"
+import (
+	"context"
+	"time"
+)
+
+// StackFrame names one execution in a chain of executions that triggered each other.
+type StackFrame struct {
+	Key         string `json:"key"`
+	ExecutionID string `json:"executionId"`
+}
+
+type stackKey struct{}
+
+// WithStack returns ctx carrying the chain of executions that is running. The
+// executor sets it around every run, so a custom node that calls
+// Engine.AfterAction passes it on and loops are caught by options.stackLimit.
+func WithStack(ctx context.Context, stack []StackFrame) context.Context {
+	return context.WithValue(ctx, stackKey{}, stack)
+}
+
+// StackFrom returns the chain of executions ctx runs inside (nil outside any).
+func StackFrom(ctx context.Context) []StackFrame {
+	s, _ := ctx.Value(stackKey{}).([]StackFrame)
+	return s
+}
 
 // Execution is one run of one workflow version for one event.
 type Execution struct {
@@ -20,8 +44,8 @@ type Execution struct {
 	Sync bool `json:"sync,omitempty"`
 	// Manually marks executions started through Engine.Execute.
 	Manually bool `json:"manually,omitempty"`
-	// Stack lists the ids of the executions that led to this one (loop protection).
-	Stack []string `json:"stack,omitempty"`
+	// Stack lists the executions that led to this one, oldest first (loop protection).
+	Stack []StackFrame `json:"stack,omitempty"`
 
 	// Queue state. Runnable executions are waiting for a worker: QUEUEING ones to
 	// start, STARTED ones to resume (ResumeJobID set) or to be recovered after a
@@ -61,7 +85,9 @@ type Job struct {
 	Meta       map[string]any `json:"meta,omitempty"`
 	Log        string         `json:"log,omitempty"`
 	// Branch is the branch a branching node chose (nil: none).
-	Branch    *int      `json:"branch,omitempty"`
+	Branch *int `json:"branch,omitempty"`
+	// End marks a job that ended the whole execution (end nodes).
+	End       bool      `json:"end,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }

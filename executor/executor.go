@@ -1,0 +1,519 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/actiontrigger/actiontrigger/expression"
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// ErrNoPlan is returned when the workflow version of an execution cannot be
+// compiled or found.
+var ErrNoPlan = errors.New("executor: no plan for workflow")
+
+// Executor walks executions through their plans.
+type Executor struct {
+	Store       storage.Store
+	Collections nodes.CollectionLookup
+	Logger      *slog.Logger
+	// Env is exposed to templates and expressions as $env.
+	Env map[string]any
+	// Now returns the current time (tests replace it).
+	Now func() time.Time
+	// Owner names this process's leases.
+	Owner string
+	// PlanFor returns the compiled plan of a workflow version.
+	PlanFor func(ctx context.Context, workflowID string) (*Plan, error)
+}
+
+// Outcome is what one run of an execution ended with.
+type Outcome struct {
+	// Execution as stored after the run (status STARTED if it paused).
+	Execution *flow.Execution
+	// LastJob is the last job saved (nil when no node ran).
+	LastJob *flow.Job
+	// Ended reports that the last job ended the execution through an end node.
+	Ended bool
+	// Messages added by response-message nodes.
+	Messages []nodes.Message
+	// Deleted reports that deleteExecutionOnStatus removed the execution.
+	Deleted bool
+}
+
+func (x *Executor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+// system is the $system scope root: values computed when read.
+var system = map[string]any{
+	"now":   func() any { return time.Now() },
+	"epoch": int64(1605024000),
+}
+
+// proc is the state of one run of one execution.
+type proc struct {
+	x        *Executor
+	plan     *Plan
+	exec     *flow.Execution // working copy
+	prevExec flow.ExecutionStatus
+	tx       storage.Store // whole-run unit of work, or nil when committing per step
+	insert   bool          // the execution is new: insert it at exit (whole-run only)
+	jobs     map[string]*flow.Job
+	jobsMap  map[string]any
+	scope    expression.Scope
+	seq      int
+	pending  []*flow.Job // jobs buffered for insertion at exit (new executions)
+	lastJob  *flow.Job
+	ended    bool
+	done     bool
+	messages []nodes.Message
+	deleted  bool
+	rc       nodes.RunContext
+}
+
+func (x *Executor) newProc(plan *Plan, e *flow.Execution) *proc {
+	p := &proc{x: x, plan: plan, exec: e, prevExec: e.Status}
+	p.jobs = make(map[string]*flow.Job, plan.Len())
+	p.jobsMap = make(map[string]any, plan.Len())
+	p.scope = expression.Scope{
+		"$context":          e.Context,
+		"$jobsMapByNodeKey": p.jobsMap,
+		"$system":           system,
+		"$scopes":           map[string]any{},
+		"$env":              x.Env,
+	}
+	p.rc = nodes.RunContext{Workflow: plan.Workflow, Execution: e, Scope: p.scope, Collections: x.Collections}
+	p.rc.SetMessageSink(&p.messages)
+	return p
+}
+
+// RunNew runs a new execution inline to its end or its first pause, in one unit
+// of work: the execution, its jobs and the nodes' side effects commit together.
+// e must not be stored yet; it is inserted with its outcome.
+func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*Outcome, error) {
+	now := x.now()
+	e.Status = flow.ExecutionStarted
+	e.StartedAt = now
+	if plan.Workflow.Options.Timeout > 0 {
+		e.ExpiresAt = now.Add(time.Duration(plan.Workflow.Options.Timeout) * time.Millisecond)
+	}
+	ctx = withFrame(ctx, e)
+	var out *Outcome
+	err := x.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		p := x.newProc(plan, e.Clone())
+		p.tx, p.insert = tx, true
+		if err := p.runFrom(ctx, plan.head, nil); err != nil {
+			return err
+		}
+		out = p.outcome()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Process runs a claimed execution (one this process holds the lease of): it
+// starts a QUEUEING execution, resumes the job named by ResumeJobID, or recovers
+// an execution whose worker died by continuing after its last persisted job. On a
+// durable store each node's job commits with its side effects; otherwise the run
+// commits once.
+func (x *Executor) Process(ctx context.Context, e *flow.Execution) (*Outcome, error) {
+	plan, err := x.PlanFor(ctx, e.WorkflowID)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrNoPlan, e.WorkflowID, err)
+	}
+	ctx = withFrame(ctx, e)
+	if !x.Store.Durable() {
+		var out *Outcome
+		err := x.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+			p := x.newProc(plan, e.Clone())
+			p.tx = tx
+			if err := p.process(ctx); err != nil {
+				return err
+			}
+			out = p.outcome()
+			return nil
+		})
+		return out, err
+	}
+	p := x.newProc(plan, e.Clone())
+	if err := p.process(ctx); err != nil {
+		return nil, err
+	}
+	return p.outcome(), nil
+}
+
+func (p *proc) outcome() *Outcome {
+	return &Outcome{Execution: p.exec, LastJob: p.lastJob, Ended: p.ended, Messages: p.messages, Deleted: p.deleted}
+}
+
+// step runs fn in the run's unit of work, or in a new one per step.
+func (p *proc) step(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
+	if p.tx != nil {
+		return fn(ctx, p.tx)
+	}
+	return p.x.Store.InTx(ctx, fn)
+}
+
+func (p *proc) store() storage.Store {
+	if p.tx != nil {
+		return p.tx
+	}
+	return p.x.Store
+}
+
+func (p *proc) process(ctx context.Context) error {
+	e := p.exec
+	switch e.Status {
+	case flow.ExecutionQueueing:
+		now := p.x.now()
+		e.StartedAt = now
+		if t := p.plan.Workflow.Options.Timeout; t > 0 {
+			e.ExpiresAt = now.Add(time.Duration(t) * time.Millisecond)
+		}
+		next := e.Clone()
+		next.Status = flow.ExecutionStarted
+		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+			return tx.UpdateExecution(ctx, next, storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: p.x.Owner})
+		}); err != nil {
+			return err
+		}
+		p.exec = next
+		p.prevExec = flow.ExecutionStarted
+		p.rc.Execution = next
+		return p.runFrom(ctx, p.plan.head, nil)
+	case flow.ExecutionStarted:
+	default:
+		// Already over (canceled while queued, or a stale resume): just release it.
+		return p.release(ctx)
+	}
+	jobs, err := p.store().ListJobs(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	var last *flow.Job
+	for _, j := range jobs {
+		p.record(j)
+		if last == nil || j.Seq > last.Seq {
+			last = j
+		}
+	}
+	if e.ResumeJobID != "" {
+		return p.resume(ctx, e.ResumeJobID)
+	}
+	if last == nil {
+		return p.runFrom(ctx, p.plan.head, nil)
+	}
+	s, ok := p.plan.Step(last.NodeKey)
+	if !ok {
+		return p.exit(ctx, flow.JobError, "")
+	}
+	if last.Status == flow.JobPending {
+		return p.exit(ctx, flow.JobPending, "") // still waiting: nothing to run
+	}
+	next, prev, err := p.after(ctx, s, last)
+	if err != nil || next == nil {
+		return err
+	}
+	return p.runFrom(ctx, next, prev)
+}
+
+func (p *proc) resume(ctx context.Context, jobID string) error {
+	job := p.findJob(jobID)
+	if job == nil {
+		return p.exit(ctx, flow.JobPending, "")
+	}
+	s, ok := p.plan.Step(job.NodeKey)
+	if !ok {
+		return p.exit(ctx, flow.JobError, "")
+	}
+	p.exec.ResumeJobID = ""
+	if rs, ok := s.Instruction.(nodes.Resumer); ok {
+		var updated *flow.Job
+		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+			rc := p.runContext(s, tx)
+			res, rerr := rs.Resume(ctx, rc, job)
+			updated = job.Clone()
+			fill(updated, res, rerr)
+			updated.UpdatedAt = p.x.now()
+			return tx.UpdateJob(ctx, updated, job.Status)
+		}); err != nil {
+			return err
+		}
+		p.record(updated)
+		job = updated
+	}
+	next, prev, err := p.after(ctx, s, job)
+	if err != nil || next == nil {
+		return err
+	}
+	return p.runFrom(ctx, next, prev)
+}
+
+func (p *proc) findJob(id string) *flow.Job {
+	for _, j := range p.jobs {
+		if j.ID == id {
+			return j
+		}
+	}
+	return nil
+}
+
+func (p *proc) record(j *flow.Job) {
+	if cur, ok := p.jobs[j.NodeKey]; !ok || j.Seq >= cur.Seq {
+		p.jobs[j.NodeKey] = j
+		p.jobsMap[j.NodeKey] = j.Result
+	}
+	if j.Seq > p.seq {
+		p.seq = j.Seq
+	}
+	if p.lastJob == nil || j.Seq >= p.lastJob.Seq {
+		p.lastJob = j
+		p.ended = j.End
+	}
+}
+
+func (p *proc) runContext(s *Step, tx storage.Store) *nodes.RunContext {
+	rc := &p.rc
+	rc.Node = s.Node
+	rc.Compiled = s.Compiled
+	rc.Store = tx
+	rc.Execution = p.exec
+	if p.x.Logger != nil {
+		rc.Logger = p.x.Logger
+	} else {
+		rc.Logger = slog.Default()
+	}
+	return rc
+}
+
+func fill(j *flow.Job, res nodes.Result, err error) {
+	if err != nil {
+		j.Status = flow.JobError
+		j.Result = map[string]any{"message": err.Error()}
+		return
+	}
+	j.Status = res.Status
+	j.Result = res.Result
+	j.Meta = res.Meta
+	j.Log = res.Log
+	j.Branch = res.Branch
+	j.End = res.End
+}
+
+// runFrom walks the graph from s until the execution ends or pauses.
+func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
+	if s == nil {
+		return p.exit(ctx, flow.JobResolved, "")
+	}
+	for s != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !p.exec.ExpiresAt.IsZero() && p.x.now().After(p.exec.ExpiresAt) {
+			return p.exit(ctx, flow.JobAborted, flow.ReasonTimeout)
+		}
+		now := p.x.now()
+		p.seq++
+		job := &flow.Job{ID: newID(), ExecutionID: p.exec.ID, NodeKey: s.Node.Key, NodeType: s.Node.Type, Seq: p.seq, CreatedAt: now, UpdatedAt: now}
+		if prev != nil {
+			job.UpstreamID = prev.ID
+		}
+		err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+			res, rerr := s.Instruction.Run(ctx, p.runContext(s, tx), prev)
+			fill(job, res, rerr)
+			if p.insert {
+				p.pending = append(p.pending, job)
+				return nil
+			}
+			return tx.InsertJob(ctx, job)
+		})
+		if err != nil {
+			return err
+		}
+		p.record(job)
+		next, nprev, err := p.after(ctx, s, job)
+		if err != nil {
+			return err
+		}
+		s, prev = next, nprev
+	}
+	return nil
+}
+
+// after decides what runs after step s saved job: the chosen branch, the next
+// node of the line, or, at the end of a line, the branch parent's continuation
+// (the condition semantics of the reference: a resolved branch continues after
+// its parent, any other status propagates up). It exits the execution when
+// nothing is left to run.
+func (p *proc) after(ctx context.Context, s *Step, job *flow.Job) (*Step, *flow.Job, error) {
+	if job.End {
+		return nil, nil, p.exit(ctx, job.Status, "")
+	}
+	if job.Status == flow.JobPending {
+		return nil, nil, p.exit(ctx, flow.JobPending, "")
+	}
+	if job.Status == flow.JobResolved {
+		if job.Branch != nil {
+			if head := s.branches[*job.Branch]; head != nil {
+				return head, job, nil
+			}
+		}
+		if s.next != nil {
+			return s.next, job, nil
+		}
+	}
+	for {
+		parent := s.parent
+		if parent == nil {
+			return nil, nil, p.exit(ctx, job.Status, "")
+		}
+		if job.Status == flow.JobResolved {
+			pj := p.jobs[parent.Node.Key]
+			if parent.next != nil {
+				return parent.next, pj, nil
+			}
+			s, job = parent, pj
+			continue
+		}
+		s = parent
+	}
+}
+
+// exit ends the run: a PENDING status leaves the execution STARTED and waiting;
+// any other status ends it with the mapped execution status.
+func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) error {
+	if p.done {
+		return nil
+	}
+	p.done = true
+	now := p.x.now()
+	e := p.exec.Clone()
+	if status != flow.JobPending {
+		e.Status = status.ExecutionStatus()
+		e.EndedAt = now
+		if status == flow.JobAborted {
+			e.Reason = reason
+		}
+	}
+	e.Runnable = false
+	e.ResumeJobID = ""
+	e.LeaseOwner = ""
+	e.LeaseUntil = time.Time{}
+	e.UpdatedAt = now
+	del := e.Status.Ended() && slices.Contains(p.plan.Workflow.Options.DeleteExecutionOnStatus, e.Status)
+	err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+		if status == flow.JobAborted {
+			if err := p.abortPending(ctx, tx, now); err != nil {
+				return err
+			}
+		}
+		if p.insert {
+			if del {
+				return nil // never stored: nothing to delete
+			}
+			if err := tx.InsertExecution(ctx, e); err != nil {
+				return err
+			}
+			for _, j := range p.pending {
+				if err := tx.InsertJob(ctx, j); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.prevExec, LeaseOwner: p.x.Owner}); err != nil {
+			return err
+		}
+		if del {
+			return tx.DeleteExecution(ctx, e.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.exec = e
+	p.deleted = del
+	return nil
+}
+
+// release clears the lease of an execution that has nothing to run.
+func (p *proc) release(ctx context.Context) error {
+	e := p.exec.Clone()
+	e.Runnable = false
+	e.ResumeJobID = ""
+	e.LeaseOwner = ""
+	e.LeaseUntil = time.Time{}
+	err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+		return tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.exec.Status, LeaseOwner: p.x.Owner})
+	})
+	if err != nil {
+		return err
+	}
+	p.exec = e
+	p.done = true
+	return nil
+}
+
+// abortPending marks the execution's PENDING jobs ABORTED.
+func (p *proc) abortPending(ctx context.Context, tx storage.Store, now time.Time) error {
+	for _, j := range p.pending {
+		if j.Status == flow.JobPending {
+			j.Status = flow.JobAborted
+		}
+	}
+	if p.insert {
+		return nil
+	}
+	return AbortPendingJobs(ctx, tx, p.exec.ID, now)
+}
+
+// AbortPendingJobs marks every PENDING job of an execution ABORTED.
+func AbortPendingJobs(ctx context.Context, tx storage.Store, executionID string, now time.Time) error {
+	jobs, err := tx.ListJobs(ctx, executionID)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.Status != flow.JobPending {
+			continue
+		}
+		u := j.Clone()
+		u.Status = flow.JobAborted
+		u.UpdatedAt = now
+		if err := tx.UpdateJob(ctx, u, flow.JobPending); err != nil && !errors.Is(err, flow.ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+func withFrame(ctx context.Context, e *flow.Execution) context.Context {
+	return flow.WithStack(ctx, append(slices.Clip(e.Stack), flow.StackFrame{Key: e.Key, ExecutionID: e.ID}))
+}
+
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// NewID returns a new time-ordered unique id (UUIDv7).
+func NewID() string { return newID() }

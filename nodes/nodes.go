@@ -1,0 +1,196 @@
+// Package nodes defines the Instruction interface every workflow node type
+// implements, the Registry that maps node type names to instructions, and the
+// built-in nodes: condition, create, end and response-message.
+//
+// Custom nodes use exactly the same interface as the built-ins: implement
+// Instruction (and, if the node can pause, Pauser and Resumer) and Register it
+// before creating the engine.
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/actiontrigger/actiontrigger/expression"
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// ErrDuplicateInstruction is returned when a node type name is registered twice.
+var ErrDuplicateInstruction = errors.New("node type already registered")
+
+// Instruction is one node type.
+type Instruction interface {
+	// Compile validates a node's config when its workflow is saved and returns
+	// the compiled form (expressions, templates) that the engine caches and hands
+	// to Run through RunContext.Compiled. Errors should be *flow.ValidationError
+	// or wrap flow.ErrInvalidWorkflow; use CompileContext.Invalid to build them.
+	Compile(c *CompileContext, node *flow.Node) (any, error)
+	// Run executes the node. prev is the job of the node that ran before it on the
+	// path (nil for the first node). A returned error becomes a job with status
+	// ERROR whose result holds the message.
+	Run(ctx context.Context, r *RunContext, prev *flow.Job) (Result, error)
+}
+
+// Pauser is implemented by instructions that can return a PENDING job (manual
+// approval, prompts). Sync workflows may not contain them: they are rejected when
+// saved, since a sync run cannot wait.
+type Pauser interface {
+	CanPause(node *flow.Node) bool
+}
+
+// Resumer is implemented by instructions whose pending jobs are resumed. Resume
+// receives the job as the resuming party updated it and returns the job's final
+// outcome. Instructions without Resume keep the job's updated status and result.
+type Resumer interface {
+	Resume(ctx context.Context, r *RunContext, job *flow.Job) (Result, error)
+}
+
+// Brancher is implemented by instructions whose nodes hold branches; it lists the
+// branch indexes the node accepts. Nodes of other types may not have branches.
+type Brancher interface {
+	BranchIndexes() []int
+}
+
+// Result is what an instruction's run produced; the engine saves it as a job.
+type Result struct {
+	// Status of the job; PENDING pauses the execution.
+	Status flow.JobStatus
+	// Result is the job's result, visible to later nodes as $jobsMapByNodeKey.<key>.
+	Result any
+	// Meta is stored with the job.
+	Meta map[string]any
+	// Log is stored with the job.
+	Log string
+	// Branch selects the branch to run next (branching nodes); nil runs none.
+	Branch *int
+	// End ends the whole execution with Status, even from inside a branch.
+	End bool
+}
+
+// Message is a response message produced by a response-message node during a
+// sync run; it comes back with the sync outcome.
+type Message struct {
+	Message string `json:"message"`
+}
+
+// RunContext is what an instruction sees while it runs.
+type RunContext struct {
+	// Node being run, and the compiled form its instruction's Compile returned.
+	Node     *flow.Node
+	Compiled any
+	// Workflow version and execution being run. Read only.
+	Workflow  *flow.Workflow
+	Execution *flow.Execution
+	// Scope holds the variables templates and expressions read: $context,
+	// $jobsMapByNodeKey, $system, $scopes, $env. Read only.
+	Scope expression.Scope
+	// Store is bound to the unit of work the node's job is saved in: records a node
+	// creates through it commit together with the job.
+	Store storage.Store
+	// Collections looks up declared collections.
+	Collections CollectionLookup
+	// Logger has the execution and node attached.
+	Logger *slog.Logger
+
+	messages *[]Message
+}
+
+// AddMessage adds a response message to the sync outcome of the current action.
+func (r *RunContext) AddMessage(m Message) {
+	if r.messages != nil {
+		*r.messages = append(*r.messages, m)
+	}
+}
+
+// SetMessageSink directs AddMessage into dst. The executor calls it; instructions
+// do not need it.
+func (r *RunContext) SetMessageSink(dst *[]Message) { r.messages = dst }
+
+// CollectionLookup finds a declared collection by its full name
+// ("posts", "another:posts").
+type CollectionLookup interface {
+	Collection(name string) (*flow.Collection, bool)
+}
+
+// CompileContext is what an instruction sees while its node is validated.
+type CompileContext struct {
+	// Workflow being saved.
+	Workflow *flow.Workflow
+	// Collections declared by the host.
+	Collections CollectionLookup
+	// Calculators used by the basic condition engine.
+	Calculators *expression.Calculators
+	// NodeKeys lists every node key of the workflow.
+	NodeKeys map[string]bool
+}
+
+// Invalid builds the validation error for a node's config field.
+func (c *CompileContext) Invalid(node *flow.Node, field, msg string, cause error) error {
+	return &flow.ValidationError{Workflow: c.Workflow.Key, Node: node.Key, Field: field, Message: msg, Err: cause}
+}
+
+// Registry maps node type names to instructions. Register every custom node
+// before handing the registry to the engine; lookups are safe for concurrent use.
+type Registry struct {
+	mu sync.RWMutex
+	m  map[string]Instruction
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{m: map[string]Instruction{}} }
+
+// DefaultRegistry returns a new registry holding the built-in nodes.
+func DefaultRegistry() *Registry {
+	r := NewRegistry()
+	r.MustRegister("condition", Condition{})
+	r.MustRegister("create", Create{})
+	r.MustRegister("end", End{})
+	r.MustRegister("response-message", ResponseMessage{})
+	return r
+}
+
+// Register adds an instruction under name. A taken name is ErrDuplicateInstruction.
+func (r *Registry) Register(name string, in Instruction) error {
+	if name == "" || in == nil {
+		return fmt.Errorf("nodes: register: empty name or nil instruction")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[name]; ok {
+		return fmt.Errorf("nodes: register %q: %w", name, ErrDuplicateInstruction)
+	}
+	r.m[name] = in
+	return nil
+}
+
+// MustRegister is Register for static wiring: it panics on error.
+func (r *Registry) MustRegister(name string, in Instruction) {
+	if err := r.Register(name, in); err != nil {
+		panic(err)
+	}
+}
+
+// Lookup returns the instruction registered under name.
+func (r *Registry) Lookup(name string) (Instruction, bool) {
+	r.mu.RLock()
+	in, ok := r.m[name]
+	r.mu.RUnlock()
+	return in, ok
+}
+
+// Names lists the registered node types, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.m))
+	for k := range r.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
