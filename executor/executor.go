@@ -33,6 +33,8 @@ type Executor struct {
 	Owner string
 	// PlanFor returns the compiled plan of a workflow version.
 	PlanFor func(ctx context.Context, workflowID string) (*Plan, error)
+
+	system map[string]any
 }
 
 // Outcome is what one run of an execution ended with.
@@ -56,10 +58,26 @@ func (x *Executor) now() time.Time {
 	return time.Now()
 }
 
-// system is the $system scope root: values computed when read.
-var system = map[string]any{
-	"now":   func() any { return time.Now() },
-	"epoch": int64(1605024000),
+// systemVars builds the $system scope root: values computed when read.
+func (x *Executor) systemVars() map[string]any {
+	if x.system == nil {
+		x.system = map[string]any{
+			"now":   func() any { return x.now() },
+			"epoch": int64(1605024000),
+		}
+	}
+	return x.system
+}
+
+// Init prepares the executor for concurrent use; call it once before the first run.
+func (x *Executor) Init() { x.systemVars() }
+
+// store returns the unit of work ctx carries, or the executor's store.
+func (x *Executor) store(ctx context.Context) storage.Store {
+	if tx, ok := storage.TxFrom(ctx); ok {
+		return tx
+	}
+	return x.Store
 }
 
 // proc is the state of one run of one execution.
@@ -90,7 +108,7 @@ func (x *Executor) newProc(plan *Plan, e *flow.Execution) *proc {
 	p.scope = expression.Scope{
 		"$context":          e.Context,
 		"$jobsMapByNodeKey": p.jobsMap,
-		"$system":           system,
+		"$system":           x.systemVars(),
 		"$scopes":           map[string]any{},
 		"$env":              x.Env,
 	}
@@ -111,7 +129,8 @@ func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*
 	}
 	ctx = withFrame(ctx, e)
 	var out *Outcome
-	err := x.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+	err := x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		ctx = storage.WithTx(ctx, tx)
 		p := x.newProc(plan, e.Clone())
 		p.tx, p.insert = tx, true
 		if err := p.runFrom(ctx, plan.head, nil); err != nil {
@@ -139,7 +158,8 @@ func (x *Executor) Process(ctx context.Context, e *flow.Execution) (*Outcome, er
 	ctx = withFrame(ctx, e)
 	if !x.Store.Durable() {
 		var out *Outcome
-		err := x.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		err := x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+			ctx = storage.WithTx(ctx, tx)
 			p := x.newProc(plan, e.Clone())
 			p.tx = tx
 			if err := p.process(ctx); err != nil {
@@ -161,19 +181,22 @@ func (p *proc) outcome() *Outcome {
 	return &Outcome{Execution: p.exec, LastJob: p.lastJob, Ended: p.ended, Messages: p.messages, Deleted: p.deleted}
 }
 
-// step runs fn in the run's unit of work, or in a new one per step.
+// step runs fn in the run's unit of work, or in a new one per step (whose
+// store the nodes' context carries, so engine calls they make join it).
 func (p *proc) step(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
 	if p.tx != nil {
 		return fn(ctx, p.tx)
 	}
-	return p.x.Store.InTx(ctx, fn)
+	return p.x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		return fn(storage.WithTx(ctx, tx), tx)
+	})
 }
 
-func (p *proc) store() storage.Store {
+func (p *proc) store(ctx context.Context) storage.Store {
 	if p.tx != nil {
 		return p.tx
 	}
-	return p.x.Store
+	return p.x.store(ctx)
 }
 
 func (p *proc) process(ctx context.Context) error {
@@ -201,7 +224,7 @@ func (p *proc) process(ctx context.Context) error {
 		// Already over (canceled while queued, or a stale resume): just release it.
 		return p.release(ctx)
 	}
-	jobs, err := p.store().ListJobs(ctx, e.ID)
+	jobs, err := p.store(ctx).ListJobs(ctx, e.ID)
 	if err != nil {
 		return err
 	}
@@ -246,6 +269,7 @@ func (p *proc) resume(ctx context.Context, jobID string) error {
 		var updated *flow.Job
 		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 			rc := p.runContext(s, tx)
+			rc.JobID = job.ID
 			res, rerr := rs.Resume(ctx, rc, job)
 			updated = job.Clone()
 			fill(updated, res, rerr)
@@ -293,6 +317,7 @@ func (p *proc) runContext(s *Step, tx storage.Store) *nodes.RunContext {
 	rc.Compiled = s.Compiled
 	rc.Store = tx
 	rc.Execution = p.exec
+	rc.Now = p.x.now()
 	if p.x.Logger != nil {
 		rc.Logger = p.x.Logger
 	} else {
@@ -334,7 +359,9 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 			job.UpstreamID = prev.ID
 		}
 		err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
-			res, rerr := s.Instruction.Run(ctx, p.runContext(s, tx), prev)
+			rc := p.runContext(s, tx)
+			rc.JobID = job.ID
+			res, rerr := s.Instruction.Run(ctx, rc, prev)
 			fill(job, res, rerr)
 			if p.insert {
 				p.pending = append(p.pending, job)
@@ -472,18 +499,22 @@ func (p *proc) release(ctx context.Context) error {
 
 // abortPending marks the execution's PENDING jobs ABORTED.
 func (p *proc) abortPending(ctx context.Context, tx storage.Store, now time.Time) error {
-	for _, j := range p.pending {
-		if j.Status == flow.JobPending {
-			j.Status = flow.JobAborted
-		}
-	}
 	if p.insert {
+		for _, j := range p.pending {
+			if j.Status == flow.JobPending {
+				j.Status = flow.JobAborted
+				if err := abortTasks(ctx, tx, j.ID, now); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	}
 	return AbortPendingJobs(ctx, tx, p.exec.ID, now)
 }
 
-// AbortPendingJobs marks every PENDING job of an execution ABORTED.
+// AbortPendingJobs marks every PENDING job of an execution ABORTED, and the
+// pending tasks of those jobs.
 func AbortPendingJobs(ctx context.Context, tx storage.Store, executionID string, now time.Time) error {
 	jobs, err := tx.ListJobs(ctx, executionID)
 	if err != nil {
@@ -497,6 +528,25 @@ func AbortPendingJobs(ctx context.Context, tx storage.Store, executionID string,
 		u.Status = flow.JobAborted
 		u.UpdatedAt = now
 		if err := tx.UpdateJob(ctx, u, flow.JobPending); err != nil && !errors.Is(err, flow.ErrConflict) {
+			return err
+		}
+		if err := abortTasks(ctx, tx, j.ID, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func abortTasks(ctx context.Context, tx storage.Store, jobID string, now time.Time) error {
+	tasks, err := tx.ListTasks(ctx, storage.TaskFilter{JobID: jobID, Statuses: []flow.TaskStatus{flow.TaskPending}})
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		ut := t.Clone()
+		ut.Status = flow.TaskAborted
+		ut.UpdatedAt = now
+		if err := tx.UpdateTask(ctx, ut, flow.TaskPending); err != nil && !errors.Is(err, flow.ErrConflict) {
 			return err
 		}
 	}

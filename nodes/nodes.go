@@ -1,6 +1,6 @@
 // Package nodes defines the Instruction interface every workflow node type
 // implements, the Registry that maps node type names to instructions, and the
-// built-in nodes: condition, create, end and response-message.
+// built-in nodes: condition, create, end, manual and response-message.
 //
 // Custom nodes use exactly the same interface as the built-ins: implement
 // Instruction (and, if the node can pause, Pauser and Resumer) and Register it
@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/actiontrigger/actiontrigger/expression"
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -86,6 +87,9 @@ type RunContext struct {
 	// Workflow version and execution being run. Read only.
 	Workflow  *flow.Workflow
 	Execution *flow.Execution
+	// JobID is the id of the job this run saves (tasks and other rows a node
+	// creates can point at it).
+	JobID string
 	// Scope holds the variables templates and expressions read: $context,
 	// $jobsMapByNodeKey, $system, $scopes, $env. Read only.
 	Scope expression.Scope
@@ -94,8 +98,10 @@ type RunContext struct {
 	Store storage.Store
 	// Collections looks up declared collections.
 	Collections CollectionLookup
-	// Logger has the execution and node attached.
+	// Logger is the engine's logger.
 	Logger *slog.Logger
+	// Now is the engine's clock reading when the node started.
+	Now time.Time
 
 	messages *[]Message
 }
@@ -150,6 +156,7 @@ func DefaultRegistry() *Registry {
 	r.MustRegister("condition", Condition{})
 	r.MustRegister("create", Create{})
 	r.MustRegister("end", End{})
+	r.MustRegister("manual", Manual{})
 	r.MustRegister("response-message", ResponseMessage{})
 	return r
 }

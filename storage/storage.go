@@ -33,6 +33,7 @@ type Store interface {
 	ExecutionStore
 	Queue
 	RecordStore
+	TaskStore
 }
 
 // WorkflowFilter selects workflow versions. Zero fields do not filter.
@@ -156,4 +157,43 @@ type RecordStore interface {
 	ListRecords(ctx context.Context, collection string, f Filter, appends []string) ([]flow.Record, error)
 	// UpdateRecords sets values on every matching record and returns them as stored.
 	UpdateRecords(ctx context.Context, collection string, f Filter, values flow.Record) ([]flow.Record, error)
+}
+
+// TaskFilter selects manual-approval tasks. Zero fields do not filter.
+type TaskFilter struct {
+	UserID      string
+	Statuses    []flow.TaskStatus
+	WorkflowKey string
+	JobID       string
+	ExecutionID string
+	// Limit caps the result (0: no limit); Offset skips that many first.
+	Limit, Offset int
+}
+
+// TaskStore keeps manual-approval tasks. Listing one user's tasks by status must
+// not scan other users' tasks.
+type TaskStore interface {
+	// InsertTask stores a new task (flow.ErrDuplicate for an existing ID).
+	InsertTask(ctx context.Context, t *flow.Task) error
+	GetTask(ctx context.Context, id string) (*flow.Task, error)
+	// ListTasks returns matching tasks ordered by creation (oldest first).
+	ListTasks(ctx context.Context, f TaskFilter) ([]*flow.Task, error)
+	// UpdateTask replaces the stored task t.ID if its status is still expect
+	// (flow.ErrConflict otherwise, flow.ErrNotFound if missing).
+	UpdateTask(ctx context.Context, t *flow.Task, expect flow.TaskStatus) error
+}
+
+type txKey struct{}
+
+// WithTx returns ctx carrying a unit of work: engine calls made with it (for
+// example AfterAction from inside a custom node, whose run holds a transaction)
+// write through tx and commit with it, instead of starting their own.
+func WithTx(ctx context.Context, tx Store) context.Context {
+	return context.WithValue(ctx, txKey{}, tx)
+}
+
+// TxFrom returns the unit of work ctx carries, if any.
+func TxFrom(ctx context.Context) (Store, bool) {
+	tx, ok := ctx.Value(txKey{}).(Store)
+	return tx, ok && tx != nil
 }

@@ -1,0 +1,142 @@
+package actiontrigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/actiontrigger/actiontrigger/expression"
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// Errors of the approval API. nodes.ErrForbidden and nodes.ErrInvalidSubmission
+// are re-exported so hosts need not import package nodes.
+var (
+	// ErrForbidden: the user is not the task's assignee (HTTP 403).
+	ErrForbidden = nodes.ErrForbidden
+	// ErrInvalidSubmission: the task, job or execution is no longer waiting, or
+	// the submission is malformed (HTTP 400).
+	ErrInvalidSubmission = nodes.ErrInvalidSubmission
+	// ErrUnauthenticated: no user (HTTP 401).
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrExecutionTimedOut: the task's execution passed its timeout; it has been
+	// aborted (HTTP 400 "Execution timed out").
+	ErrExecutionTimedOut = errors.New("execution timed out")
+)
+
+// TaskFilter selects a user's tasks.
+type TaskFilter struct {
+	// Statuses to list (none: all).
+	Statuses []flow.TaskStatus
+	// WorkflowKey restricts to one workflow.
+	WorkflowKey string
+	// Limit and Offset page the result (oldest first).
+	Limit, Offset int
+}
+
+// Tasks lists the manual-approval tasks assigned to user.
+func (e *Engine) Tasks(ctx context.Context, user User, f TaskFilter) ([]*flow.Task, error) {
+	uid := flow.UserKey(user.ID)
+	if uid == "" {
+		return nil, fmt.Errorf("actiontrigger: tasks: %w", ErrUnauthenticated)
+	}
+	return e.db(ctx).ListTasks(ctx, storage.TaskFilter{UserID: uid, Statuses: f.Statuses, WorkflowKey: f.WorkflowKey, Limit: f.Limit, Offset: f.Offset})
+}
+
+// SubmitTask records user's decision on a task: submission is
+// {"<formKey>": {...values}, "_": "<actionKey>"}. The action's status decides:
+// resolve (1) and reject (-5) decide the task, save (0) keeps it pending. When
+// the task's job leaves PENDING (by the node's mode), the execution is queued to
+// resume: resolved, it continues after the node; rejected, it ends REJECTED.
+//
+// Errors: ErrUnauthenticated without a user, flow.ErrNotFound for an unknown
+// task, ErrForbidden when user is not the task's assignee, ErrInvalidSubmission
+// when the task, job or execution is no longer waiting or the action is not one
+// of the form's, ErrExecutionTimedOut when the execution expired (it is aborted).
+// However many submissions race, exactly one decides the job and resumes the
+// execution.
+func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submission map[string]any) (*flow.Task, error) {
+	uid := flow.UserKey(user.ID)
+	if uid == "" {
+		return nil, fmt.Errorf("actiontrigger: submit task: %w", ErrUnauthenticated)
+	}
+	var (
+		dec     *nodes.Decision
+		expired bool
+	)
+	err := e.db(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		t, err := tx.GetTask(ctx, taskID)
+		if err != nil {
+			return fmt.Errorf("task %s: %w", taskID, err)
+		}
+		x, err := tx.GetExecution(ctx, t.ExecutionID)
+		if err != nil {
+			return fmt.Errorf("execution of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
+		}
+		now := e.cfg.Now()
+		if x.Status == flow.ExecutionStarted && !x.ExpiresAt.IsZero() && now.After(x.ExpiresAt) {
+			expired = true
+			return nil
+		}
+		j, err := tx.GetJob(ctx, t.JobID)
+		if err != nil {
+			return fmt.Errorf("job of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
+		}
+		plan, err := e.planFor(ctx, x.WorkflowID)
+		if err != nil {
+			return err
+		}
+		step, ok := plan.Step(t.NodeKey)
+		if !ok {
+			return fmt.Errorf("node %q of task %s is gone: %w", t.NodeKey, taskID, ErrInvalidSubmission)
+		}
+		mp, ok := step.Compiled.(*nodes.ManualPlan)
+		if !ok {
+			return fmt.Errorf("node %q is not a manual node: %w", t.NodeKey, ErrInvalidSubmission)
+		}
+		jobs, err := tx.ListJobs(ctx, x.ID)
+		if err != nil {
+			return err
+		}
+		jobsMap := map[string]any{}
+		seq := map[string]int{}
+		for _, jj := range jobs {
+			if jj.Seq >= seq[jj.NodeKey] {
+				seq[jj.NodeKey] = jj.Seq
+				jobsMap[jj.NodeKey] = jj.Result
+			}
+		}
+		scope := expression.Scope{"$context": x.Context, "$jobsMapByNodeKey": jobsMap, "$env": e.cfg.Env}
+		dec, err = mp.Submit(ctx, nodes.SubmitParams{
+			Store: tx, Task: t, Job: j, Execution: x, Scope: scope,
+			UserID: uid, User: e.userContext(user), Submission: submission, Now: now,
+		})
+		if err != nil {
+			return err
+		}
+		if dec.Resume {
+			ux := x.Clone()
+			ux.ResumeJobID, ux.Runnable, ux.UpdatedAt = j.ID, true, now
+			return tx.UpdateExecution(ctx, ux, storage.ExecutionExpect{Status: flow.ExecutionStarted})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("actiontrigger: submit task: %w", err)
+	}
+	if expired {
+		t, _ := e.db(ctx).GetTask(ctx, taskID)
+		if t != nil {
+			if err := e.abort(ctx, t.ExecutionID, flow.ReasonTimeout); err != nil && !errors.Is(err, ErrExecutionEnded) {
+				return nil, fmt.Errorf("actiontrigger: submit task: abort expired execution: %w", err)
+			}
+		}
+		return nil, fmt.Errorf("actiontrigger: submit task %s: %w", taskID, ErrExecutionTimedOut)
+	}
+	if dec.Resume {
+		e.notify()
+	}
+	return dec.Task, nil
+}

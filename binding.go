@@ -1,0 +1,119 @@
+package actiontrigger
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+)
+
+// BindingPolicy decides what happens to triggerWorkflows entries that cannot run.
+type BindingPolicy int
+
+const (
+	// Strict (the default): an entry naming an unknown or disabled workflow, or one
+	// whose collection does not match, fails the whole call with a *BindingError
+	// listing every bad entry, and nothing runs.
+	Strict BindingPolicy = iota
+	// Lenient ignores such entries silently, as the reference system does.
+	Lenient
+)
+
+// Binding is one entry of triggerWorkflows: a workflow key and an optional
+// to-one association path ("category", "post.category") from the action's
+// collection to the record the workflow runs on.
+type Binding struct {
+	Key  string `json:"workflowKey"`
+	Path string `json:"context,omitempty"`
+}
+
+// String formats the binding as in triggerWorkflows: "key" or "key!path".
+func (b Binding) String() string {
+	if b.Path == "" {
+		return b.Key
+	}
+	return b.Key + "!" + b.Path
+}
+
+// ParseTriggerWorkflows parses "key1,key2!path,..." into bindings, in order.
+// Keys are not trimmed. Further "!" parts of an entry are ignored, as in the
+// reference. Duplicate keys are returned once, at their first position, with
+// the path of their last occurrence. An empty string yields no bindings.
+// Entries with an empty key or a path with an empty segment are reported as
+// problems.
+func ParseTriggerWorkflows(s string) ([]Binding, []BindingProblem) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []Binding
+	var problems []BindingProblem
+	pos := map[string]int{}
+	for _, item := range strings.Split(s, ",") {
+		key, path, _ := strings.Cut(item, "!")
+		if i := strings.IndexByte(path, '!'); i >= 0 {
+			path = path[:i]
+		}
+		if key == "" {
+			problems = append(problems, BindingProblem{Key: key, Path: path, Reason: "empty workflow key"})
+			continue
+		}
+		if path != "" {
+			for _, seg := range strings.Split(path, ".") {
+				if seg == "" {
+					problems = append(problems, BindingProblem{Key: key, Path: path, Reason: "association path has an empty segment"})
+					path = "\x00"
+					break
+				}
+			}
+			if path == "\x00" {
+				continue
+			}
+		}
+		if i, ok := pos[key]; ok {
+			out[i].Path = path
+			continue
+		}
+		pos[key] = len(out)
+		out = append(out, Binding{Key: key, Path: path})
+	}
+	return out, problems
+}
+
+// FormatTriggerWorkflows is the inverse of ParseTriggerWorkflows.
+func FormatTriggerWorkflows(bs []Binding) string {
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		parts[i] = b.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// walkPath resolves a to-one association path from coll and returns the
+// collection it reaches and the fields walked.
+func (e *Engine) walkPath(coll *flow.Collection, path string) (*flow.Collection, []*flow.Field, error) {
+	if path == "" {
+		return coll, nil, nil
+	}
+	cur := coll
+	var fields []*flow.Field
+	for _, seg := range strings.Split(path, ".") {
+		f, ok := cur.Field(seg)
+		if !ok {
+			return nil, nil, fmt.Errorf("%q has no field %q: %w", cur.FullName(), seg, flow.ErrUnknownField)
+		}
+		if !f.Type.IsAssociation() {
+			return nil, nil, fmt.Errorf("field %q of %q is not an association: %w", seg, cur.FullName(), flow.ErrUnknownField)
+		}
+		if !f.Type.ToOne() {
+			return nil, nil, fmt.Errorf("association %q of %q is to-many (%s); only to-one paths (belongsTo, hasOne) can carry event data: %w", seg, cur.FullName(), f.Type, ErrBinding)
+		}
+		ds, _ := flow.SplitCollectionName(cur.FullName())
+		next, ok := e.collections[flow.JoinCollectionName(ds, f.Target)]
+		if !ok {
+			return nil, nil, fmt.Errorf("association %q targets %q: %w", seg, f.Target, flow.ErrUnknownCollection)
+		}
+		fields = append(fields, f)
+		cur = next
+	}
+	return cur, fields, nil
+}

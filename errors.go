@@ -1,0 +1,111 @@
+package actiontrigger
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/nodes"
+)
+
+// Sentinel errors of the engine. Storage and validation errors wrap the
+// sentinels of package flow (flow.ErrNotFound, flow.ErrInvalidWorkflow, ...).
+var (
+	// ErrBinding: triggerWorkflows names workflows that cannot run for this
+	// action (strict policy). The error is a *BindingError listing every bad key.
+	ErrBinding = errors.New("bad workflow binding")
+	// ErrSync: a sync workflow did not let the action pass. The error is a *SyncError.
+	ErrSync = errors.New("sync workflow stopped the action")
+	// ErrNotStarted: Start was not called, or Stop was.
+	ErrNotStarted = errors.New("engine not started")
+	// ErrExecutionEnded: the execution already reached a final status.
+	ErrExecutionEnded = errors.New("execution already ended")
+	// ErrStackLimit: a workflow would run inside a chain of executions it already
+	// appears in options.stackLimit times.
+	ErrStackLimit = errors.New("workflow stack limit reached")
+)
+
+// BindingProblem is one bad entry of triggerWorkflows.
+type BindingProblem struct {
+	Key    string `json:"key"`
+	Path   string `json:"path,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// BindingError lists every bad entry of one triggerWorkflows value. It wraps
+// ErrBinding.
+type BindingError struct {
+	Collection string
+	Problems   []BindingProblem
+}
+
+func (e *BindingError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bad workflow binding for %q:", e.Collection)
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		if p.Path != "" {
+			fmt.Fprintf(&b, " %q (path %q): %s", p.Key, p.Path, p.Reason)
+		} else {
+			fmt.Fprintf(&b, " %q: %s", p.Key, p.Reason)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrBinding.
+func (e *BindingError) Unwrap() error { return ErrBinding }
+
+// SyncErrorKind tells how a sync workflow stopped the action.
+type SyncErrorKind string
+
+// Sync error kinds, mapped by the HTTP layer as the reference system does.
+const (
+	// SyncRejected: the workflow ended at an end node with endStatus -1 (HTTP 400,
+	// with the response messages).
+	SyncRejected SyncErrorKind = "rejected"
+	// SyncFailed: the workflow failed elsewhere, or could not start (HTTP 500).
+	SyncFailed SyncErrorKind = "failed"
+	// SyncPending: the workflow paused at a pending job (HTTP 500); the execution
+	// stays STARTED and can be resumed.
+	SyncPending SyncErrorKind = "pending"
+)
+
+// SyncError reports a sync workflow that stopped the action. It wraps ErrSync
+// and, for executions that could not start, the cause.
+type SyncError struct {
+	Kind SyncErrorKind
+	// Workflow is the key of the workflow that stopped the action.
+	Workflow string
+	// Execution is the stopped execution (nil if it could not start).
+	Execution *flow.Execution
+	// Messages holds the response messages added before the stop.
+	Messages []nodes.Message
+	// Err is the cause when the execution could not start.
+	Err error
+}
+
+func (e *SyncError) Error() string {
+	s := fmt.Sprintf("sync workflow %q %s", e.Workflow, e.Kind)
+	if e.Execution != nil {
+		s += fmt.Sprintf(" (execution %s, %s)", e.Execution.ID, e.Execution.Status)
+	}
+	for _, m := range e.Messages {
+		s += ": " + m.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns ErrSync and the cause.
+func (e *SyncError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrSync, e.Err}
+	}
+	return []error{ErrSync}
+}

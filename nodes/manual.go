@@ -1,0 +1,444 @@
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/actiontrigger/actiontrigger/expression"
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// Errors of task submissions.
+var (
+	// ErrForbidden: the submitting user is not the task's assignee.
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalidSubmission: the task, its job or its execution is no longer
+	// waiting, or the submission names no action of the form.
+	ErrInvalidSubmission = errors.New("invalid submission")
+)
+
+// Manual approval modes.
+const (
+	// ModeSingle: all assignees share one decision; the first decides.
+	ModeSingle = 0
+	// ModeAll: every assignee must resolve; one rejection rejects.
+	ModeAll = 1
+	// ModeAny: one resolution resolves; all must reject to reject.
+	ModeAny = -1
+)
+
+// Manual is the "manual" approval node: it creates one task per assignee and
+// pauses the execution until they decide. Config:
+//
+//	assignees  user ids and/or templates ("{{$context.data.createdById}}"),
+//	           flattened and de-duplicated; none resolves the node at once
+//	mode       0 (one shared decision, default), 1 (all must pass), -1 (any passes)
+//	title      task title template (default: the node title)
+//	forms      {"<formKey>": {"type": "custom"|"create"|"update", "collection",
+//	           "filter", "actions": [{"key", "status": 1|-5|0, "values"}]}}
+//
+// Action status 1 resolves, -5 rejects, 0 saves the form and keeps waiting.
+type Manual struct{}
+
+type manualConfig struct {
+	Assignees []any                 `json:"assignees"`
+	Mode      int                   `json:"mode"`
+	Title     string                `json:"title"`
+	Schema    any                   `json:"schema"`
+	Forms     map[string]manualForm `json:"forms"`
+}
+
+type manualForm struct {
+	Type       string         `json:"type"`
+	Title      string         `json:"title"`
+	Collection string         `json:"collection"`
+	DataSource string         `json:"dataSource"`
+	Filter     map[string]any `json:"filter"`
+	Actions    []manualAction `json:"actions"`
+}
+
+type manualAction struct {
+	Key    string         `json:"key"`
+	Status *int           `json:"status"`
+	Values map[string]any `json:"values"`
+}
+
+// ManualPlan is the compiled config of a manual node.
+type ManualPlan struct {
+	Mode      int
+	assignees *expression.Template
+	title     *expression.Template
+	forms     map[string]*ManualFormPlan
+}
+
+// ManualFormPlan is one compiled form of a manual node.
+type ManualFormPlan struct {
+	Key        string
+	Type       string
+	Collection string
+	filter     *expression.Template
+	actions    map[string]*manualActionPlan
+}
+
+type manualActionPlan struct {
+	status flow.TaskStatus
+	values *expression.Template
+}
+
+// CanPause implements Pauser.
+func (Manual) CanPause(*flow.Node) bool { return true }
+
+// Compile implements Instruction.
+func (Manual) Compile(c *CompileContext, node *flow.Node) (any, error) {
+	var cfg manualConfig
+	if err := DecodeConfig(c, node, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Mode != ModeSingle && cfg.Mode != ModeAll && cfg.Mode != ModeAny {
+		return nil, c.Invalid(node, "config.mode", fmt.Sprintf("mode must be 0, 1 or -1, not %d", cfg.Mode), nil)
+	}
+	p := &ManualPlan{Mode: cfg.Mode, forms: map[string]*ManualFormPlan{}}
+	assignees := cfg.Assignees
+	if assignees == nil {
+		assignees = []any{}
+	}
+	var err error
+	if p.assignees, err = CompileTemplate(c, node, "config.assignees", assignees); err != nil {
+		return nil, err
+	}
+	title := cfg.Title
+	if title == "" {
+		title = node.Title
+	}
+	if p.title, err = CompileTemplate(c, node, "config.title", title); err != nil {
+		return nil, err
+	}
+	for key, f := range cfg.Forms {
+		field := "config.forms." + key
+		fp := &ManualFormPlan{Key: key, Type: f.Type, actions: map[string]*manualActionPlan{}}
+		switch f.Type {
+		case "", "custom":
+			fp.Type = "custom"
+		case "create", "update":
+			name := flow.JoinCollectionName(f.DataSource, f.Collection)
+			if f.Collection == "" {
+				return nil, c.Invalid(node, field+".collection", "a "+f.Type+" form needs a collection", nil)
+			}
+			if _, ok := c.Collections.Collection(name); !ok {
+				return nil, c.Invalid(node, field+".collection", fmt.Sprintf("collection %q is not declared", name), flow.ErrUnknownCollection)
+			}
+			fp.Collection = name
+			if f.Type == "update" {
+				if len(f.Filter) == 0 {
+					return nil, c.Invalid(node, field+".filter", "an update form needs a filter", nil)
+				}
+				if fp.filter, err = CompileTemplate(c, node, field+".filter", f.Filter); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			return nil, c.Invalid(node, field+".type", fmt.Sprintf("unknown form type %q (custom, create or update)", f.Type), nil)
+		}
+		for i, a := range f.Actions {
+			af := fmt.Sprintf("%s.actions[%d]", field, i)
+			if a.Key == "" {
+				return nil, c.Invalid(node, af+".key", "action key is required", nil)
+			}
+			if _, dup := fp.actions[a.Key]; dup {
+				return nil, c.Invalid(node, af+".key", fmt.Sprintf("duplicate action key %q", a.Key), flow.ErrDuplicate)
+			}
+			if a.Status == nil {
+				return nil, c.Invalid(node, af+".status", "action status is required (1 resolve, -5 reject, 0 save)", nil)
+			}
+			st := flow.TaskStatus(*a.Status)
+			if st != flow.TaskResolved && st != flow.TaskRejected && st != flow.TaskPending {
+				return nil, c.Invalid(node, af+".status", fmt.Sprintf("action status must be 1, -5 or 0, not %d", *a.Status), nil)
+			}
+			ap := &manualActionPlan{status: st}
+			if len(a.Values) > 0 {
+				if ap.values, err = CompileTemplate(c, node, af+".values", a.Values); err != nil {
+					return nil, err
+				}
+			}
+			fp.actions[a.Key] = ap
+		}
+		p.forms[key] = fp
+	}
+	return p, nil
+}
+
+// Run implements Instruction: it resolves at once without assignees, and
+// otherwise saves one PENDING task per assignee and pauses.
+func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, error) {
+	p := r.Compiled.(*ManualPlan)
+	users := p.Assignees(r.Scope)
+	if len(users) == 0 {
+		return Result{Status: flow.JobResolved}, nil
+	}
+	title, _ := p.title.Render(r.Scope).(string)
+	now := r.Now
+	for _, u := range users {
+		t := &flow.Task{
+			ID: newTaskID(), JobID: r.JobID, ExecutionID: r.Execution.ID, WorkflowID: r.Workflow.ID,
+			WorkflowKey: r.Workflow.Key, NodeKey: r.Node.Key, UserID: u, Title: title,
+			Status: flow.TaskPending, CreatedAt: now, UpdatedAt: now,
+		}
+		if err := r.Store.InsertTask(ctx, t); err != nil {
+			return Result{}, fmt.Errorf("manual: save task for user %s: %w", u, err)
+		}
+	}
+	res := Result{Status: flow.JobPending}
+	if p.Mode != ModeSingle {
+		res.Result = []any{}
+	}
+	return res, nil
+}
+
+// Resume implements Resumer: the job is as the decisive submission left it.
+func (Manual) Resume(_ context.Context, _ *RunContext, j *flow.Job) (Result, error) {
+	return Result{Status: j.Status, Result: j.Result, Meta: j.Meta}, nil
+}
+
+// Assignees renders the assignee list: flattened, de-duplicated, empty entries
+// dropped, as user keys (flow.UserKey).
+func (p *ManualPlan) Assignees(s expression.Scope) []string {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case nil, bool:
+		case string:
+			if x != "" && !seen[x] {
+				seen[x] = true
+				out = append(out, x)
+			}
+		case float64:
+			if x != 0 {
+				walk(flow.UserKey(x))
+			}
+		case int:
+			if x != 0 {
+				walk(flow.UserKey(x))
+			}
+		case int64:
+			if x != 0 {
+				walk(flow.UserKey(x))
+			}
+		default:
+			walk(flow.UserKey(x))
+		}
+	}
+	walk(p.assignees.Render(s))
+	return out
+}
+
+// Submission is what an assignee submits: {"<formKey>": {...}, "_": "<actionKey>"}.
+type Submission = map[string]any
+
+// Decision is the outcome of one submission.
+type Decision struct {
+	Task *flow.Task
+	// Job is the job after aggregation; Resume is true when it left PENDING
+	// (the execution must be resumed).
+	Job    *flow.Job
+	Resume bool
+}
+
+// SubmitParams carries one submission to ManualPlan.Submit.
+type SubmitParams struct {
+	Store      storage.Store
+	Task       *flow.Task
+	Job        *flow.Job
+	Execution  *flow.Execution
+	Scope      expression.Scope // $context and $jobsMapByNodeKey of the execution
+	UserID     string
+	User       map[string]any // the submitting user's fields ($user, currentUser)
+	Submission Submission
+	Now        time.Time
+}
+
+// Submit applies one task submission inside the caller's unit of work: it
+// checks the task, job and execution are waiting and that the user is an
+// assignee, records the task's decision (action values override submitted
+// values, except for save actions, which accumulate forms), writes create and
+// update forms, and aggregates the job's status over all its tasks by mode.
+func (p *ManualPlan) Submit(ctx context.Context, sp SubmitParams) (*Decision, error) {
+	t, j, x := sp.Task, sp.Job, sp.Execution
+	switch {
+	case t.Status != flow.TaskPending:
+		return nil, fmt.Errorf("task %s is already decided: %w", t.ID, ErrInvalidSubmission)
+	case j.Status != flow.JobPending:
+		return nil, fmt.Errorf("job of task %s is already decided: %w", t.ID, ErrInvalidSubmission)
+	case x.Status != flow.ExecutionStarted:
+		return nil, fmt.Errorf("execution %s is %s: %w", x.ID, x.Status, ErrInvalidSubmission)
+	}
+	actionKey, _ := sp.Submission["_"].(string)
+	if actionKey == "" {
+		return nil, fmt.Errorf("submission names no action (\"_\"): %w", ErrInvalidSubmission)
+	}
+	var form *ManualFormPlan
+	var action *manualActionPlan
+	for _, k := range slices.Sorted(maps.Keys(sp.Submission)) {
+		if k == "_" {
+			continue
+		}
+		if f, ok := p.forms[k]; ok {
+			if a, ok := f.actions[actionKey]; ok {
+				form, action = f, a
+				break
+			}
+		}
+	}
+	if form == nil {
+		return nil, fmt.Errorf("no submitted form has an action %q: %w", actionKey, ErrInvalidSubmission)
+	}
+	if t.UserID != sp.UserID || !slices.Contains(p.Assignees(sp.Scope), sp.UserID) {
+		return nil, fmt.Errorf("user %q is not the assignee of task %s: %w", sp.UserID, t.ID, ErrForbidden)
+	}
+	submitted, _ := sp.Submission[form.Key].(map[string]any)
+	var result map[string]any
+	if action.status == flow.TaskPending {
+		result = map[string]any{}
+		if prev, ok := t.Result.(map[string]any); ok {
+			maps.Copy(result, prev)
+		}
+		maps.Copy(result, sp.Submission)
+	} else {
+		values := map[string]any{}
+		maps.Copy(values, submitted)
+		if action.values != nil {
+			scope := expression.Scope{}
+			maps.Copy(scope, sp.Scope)
+			scope["$user"] = sp.User
+			scope["currentUser"] = sp.User
+			scope["$nForm"] = submitted
+			scope["currentRecord"] = submitted
+			scope["$nDate"] = map[string]any{"now": sp.Now}
+			scope["currentTime"] = sp.Now
+			if rendered, ok := action.values.Render(scope).(map[string]any); ok {
+				maps.Copy(values, rendered)
+			}
+		}
+		result = map[string]any{form.Key: values, "_": actionKey}
+	}
+	nt := t.Clone()
+	nt.Status = action.status
+	nt.Result = result
+	nt.UpdatedAt = sp.Now
+	if err := sp.Store.UpdateTask(ctx, nt, flow.TaskPending); err != nil {
+		if errors.Is(err, flow.ErrConflict) {
+			return nil, fmt.Errorf("task %s was decided meanwhile: %w", t.ID, ErrInvalidSubmission)
+		}
+		return nil, err
+	}
+	if action.status != flow.TaskPending {
+		if err := p.writeForm(ctx, sp, form, result[form.Key].(map[string]any)); err != nil {
+			return nil, err
+		}
+	}
+	tasks, err := sp.Store.ListTasks(ctx, storage.TaskFilter{JobID: j.ID})
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range tasks {
+		if x.ID == nt.ID {
+			tasks[i] = nt
+		}
+	}
+	nj := j.Clone()
+	nj.UpdatedAt = sp.Now
+	nj.Status, nj.Result = p.aggregate(tasks, nt)
+	if err := sp.Store.UpdateJob(ctx, nj, flow.JobPending); err != nil {
+		if errors.Is(err, flow.ErrConflict) {
+			return nil, fmt.Errorf("job of task %s was decided meanwhile: %w", t.ID, ErrInvalidSubmission)
+		}
+		return nil, err
+	}
+	return &Decision{Task: nt, Job: nj, Resume: nj.Status != flow.JobPending}, nil
+}
+
+func (p *ManualPlan) writeForm(ctx context.Context, sp SubmitParams, form *ManualFormPlan, values map[string]any) error {
+	switch form.Type {
+	case "create":
+		v := maps.Clone(values)
+		_, err := sp.Store.CreateRecord(ctx, form.Collection, v)
+		if err != nil {
+			return fmt.Errorf("form %q: create %s: %w", form.Key, form.Collection, err)
+		}
+	case "update":
+		filter, _ := form.filter.Render(sp.Scope).(map[string]any)
+		_, err := sp.Store.UpdateRecords(ctx, form.Collection, storage.Filter(filter), maps.Clone(values))
+		if err != nil {
+			return fmt.Errorf("form %q: update %s: %w", form.Key, form.Collection, err)
+		}
+	}
+	return nil
+}
+
+// aggregate computes the job's status and result from its tasks.
+func (p *ManualPlan) aggregate(tasks []*flow.Task, latest *flow.Task) (flow.JobStatus, any) {
+	decided, resolved, negative := 0, 0, 0
+	for _, t := range tasks {
+		if t.Status != flow.TaskPending {
+			decided++
+		}
+		if t.Status == flow.TaskResolved {
+			resolved++
+		}
+		if t.Status < 0 {
+			negative++
+		}
+	}
+	n := len(tasks)
+	switch p.Mode {
+	case ModeSingle:
+		for _, t := range tasks {
+			if t.Status != flow.TaskPending {
+				return flow.JobStatus(t.Status), latest.Result
+			}
+		}
+		return flow.JobPending, latest.Result
+	case ModeAll:
+		ratio := float64(decided) / float64(n)
+		switch {
+		case resolved == n:
+			return flow.JobResolved, ratio
+		case negative > 0:
+			for _, t := range tasks {
+				if t.Status < 0 {
+					return flow.JobStatus(t.Status), ratio
+				}
+			}
+		}
+		return flow.JobPending, ratio
+	default: // ModeAny
+		ratio := float64(decided) / float64(n)
+		switch {
+		case resolved > 0:
+			return flow.JobResolved, ratio
+		case negative == n:
+			return flow.JobRejected, ratio
+		}
+		return flow.JobPending, ratio
+	}
+}
+
+func newTaskID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
