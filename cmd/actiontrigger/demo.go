@@ -76,7 +76,7 @@ func demoWorkflows() []flow.Workflow {
 			},
 		},
 		{
-			Key: "expense-review", Title: "Route the claim by amount", Enabled: true,
+			Key: "expense-review", Title: "Claims over 500 wait for a manager", Enabled: true,
 			Config: flow.TriggerConfig{Collection: "expenses", Appends: []string{"applicant"}},
 			Nodes: []flow.Node{
 				{Key: "big", Type: "condition", Config: map[string]any{
@@ -85,15 +85,25 @@ func demoWorkflows() []flow.Workflow {
 						map[string]any{"calculator": "gt", "operands": []any{"{{$context.data.amount}}", 500}},
 					}}}},
 					Branches: map[int][]flow.Node{
-						1: {{Key: "review", Type: "create", Config: map[string]any{"collection": "reviews", "params": map[string]any{"values": map[string]any{
-							"expenseId": "{{$context.data.id}}", "title": "{{$context.data.title}}", "amount": "{{$context.data.amount}}",
-							"reason": "over the 500 limit: a manager must approve",
-						}}}}},
-						0: {{Key: "record", Type: "create", Config: map[string]any{"collection": "ledger", "params": map[string]any{"values": map[string]any{
-							"expenseId": "{{$context.data.id}}", "title": "{{$context.data.title}}", "amount": "{{$context.data.amount}}",
-							"status": "approved", "applicant": "{{$context.data.applicant.nickname}}",
-						}}}}},
+						1: {
+							{Key: "review", Type: "create", Config: map[string]any{"collection": "reviews", "params": map[string]any{"values": map[string]any{
+								"expenseId": "{{$context.data.id}}", "title": "{{$context.data.title}}", "amount": "{{$context.data.amount}}",
+								"reason": "over the 500 limit: a manager must approve",
+							}}}},
+							{Key: "approve", Type: "manual", Title: "Approve {{$context.data.title}}", Config: map[string]any{
+								"assignees": []any{2},
+								"title":     "Approve {{$context.data.title}} ({{$context.data.amount}})",
+								"forms": map[string]any{"decision": map[string]any{"type": "custom", "actions": []any{
+									map[string]any{"key": "approve", "status": 1},
+									map[string]any{"key": "reject", "status": -5},
+								}}},
+							}},
+						},
 					}},
+				{Key: "record", Type: "create", Config: map[string]any{"collection": "ledger", "params": map[string]any{"values": map[string]any{
+					"expenseId": "{{$context.data.id}}", "title": "{{$context.data.title}}", "amount": "{{$context.data.amount}}",
+					"status": "approved", "applicant": "{{$context.data.applicant.nickname}}",
+				}}}},
 			},
 		},
 		{
@@ -131,6 +141,7 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 	defer eng.Stop(context.WithoutCancel(ctx))
 	st := eng.Store()
 	fmt.Fprintln(out, "actiontrigger demo: expense claims (in-memory store)")
+	fmt.Fprintln(out, "Claims are written first, then AfterAction runs the bound workflows, as a host handler would.")
 	fmt.Fprintln(out)
 	for _, wf := range demoWorkflows() {
 		saved, err := eng.SaveWorkflow(ctx, wf)
@@ -190,6 +201,31 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("waiting for async workflows: %w", err)
 	}
 
+	tasks, err := eng.Tasks(ctx, manager, actiontrigger.TaskFilter{Statuses: []flow.TaskStatus{flow.TaskPending}})
+	if err != nil {
+		return err
+	}
+	waiting, err := eng.Executions(ctx, storage.ExecutionFilter{Statuses: []flow.ExecutionStatus{flow.ExecutionStarted}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\n> async workflows drained")
+	for _, x := range waiting {
+		data, _ := x.Context["data"].(map[string]any)
+		fmt.Fprintf(out, "  %s for expense #%v is %s: waiting for an approval\n", x.Key, data["id"], x.Status)
+	}
+	fmt.Fprintf(out, "\n> manager joon has %d pending task(s)\n", len(tasks))
+	for _, t := range tasks {
+		fmt.Fprintf(out, "  task %s: %s\n", short(t.ID), t.Title)
+		if _, err := eng.SubmitTask(ctx, t.ID, manager, map[string]any{"decision": map[string]any{"comment": "ok"}, "_": "approve"}); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "  approved: the execution resumes")
+	}
+	if err := eng.WaitIdle(wctx); err != nil {
+		return fmt.Errorf("waiting for async workflows: %w", err)
+	}
+
 	fmt.Fprintln(out, "\n== executions")
 	list, err := eng.Executions(ctx, storage.ExecutionFilter{})
 	if err != nil {
@@ -215,8 +251,8 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 				sep = " -> "
 			}
 			fmt.Fprintf(out, "%s%s[%s]=%s", sep, j.NodeKey, j.NodeType, j.Status)
-			if j.Branch != nil {
-				fmt.Fprintf(out, "(branch %d)", *j.Branch)
+			if j.NodeType == "condition" {
+				fmt.Fprintf(out, "(%v)", j.Result)
 			}
 		}
 		fmt.Fprintln(out)
