@@ -1,0 +1,172 @@
+package storagetest
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	// seed returns a store with one workflow and one execution.
+	seed := func(t *testing.T) (storage.Store, *flow.Execution) {
+		s := newStore(t)
+		e := newExecution(seedWorkflow(t, s), 1)
+		mustInsertExecution(t, s, e)
+		return s, e
+	}
+
+	t.Run("InsertGetList", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		other := newExecution(seedWorkflow(t, s), 2)
+		mustInsertExecution(t, s, other)
+
+		j3 := newJob(e, 3, flow.JobPending)
+		j1 := newJob(e, 1, flow.JobResolved)
+		j1.UpstreamID = ""
+		j2 := newJob(e, 2, flow.JobFailed)
+		j2.UpstreamID = j1.ID
+		j2.Branch = nil
+		j2.Meta = nil
+		j2.Result = "text result"
+		j2.End = true
+		oj := newJob(other, 1, flow.JobResolved)
+		for _, j := range []*flow.Job{j3, oj, j1, j2} {
+			require.NoError(t, s.InsertJob(ctx, j))
+		}
+
+		got, err := s.GetJob(ctx, j2.ID)
+		require.NoError(t, err)
+		requireJob(t, j2, got)
+		_, err = s.GetJob(ctx, newID())
+		requireErrorIs(t, err, flow.ErrNotFound)
+
+		js, err := s.ListJobs(ctx, e.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 3)
+		for i, want := range []*flow.Job{j1, j2, j3} {
+			requireJob(t, want, js[i])
+		}
+
+		js, err = s.ListJobs(ctx, newID())
+		require.NoError(t, err, "jobs of an unknown execution")
+		require.Empty(t, js)
+	})
+
+	t.Run("InsertErrors", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		j := newJob(e, 1, flow.JobResolved)
+		require.NoError(t, s.InsertJob(ctx, j))
+		dup := newJob(e, 2, flow.JobResolved)
+		dup.ID = j.ID
+		requireErrorIs(t, s.InsertJob(ctx, dup), flow.ErrDuplicate)
+
+		orphan := newJob(&flow.Execution{ID: newID()}, 1, flow.JobResolved)
+		requireErrorIs(t, s.InsertJob(ctx, orphan), flow.ErrNotFound)
+		_, err := s.GetJob(ctx, orphan.ID)
+		requireErrorIs(t, err, flow.ErrNotFound)
+	})
+
+	t.Run("UpdateCompareAndSet", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		j := newJob(e, 1, flow.JobPending)
+		require.NoError(t, s.InsertJob(ctx, j))
+
+		done := *j
+		done.Status = flow.JobResolved
+		done.Result = map[string]any{"approved": true}
+		done.UpdatedAt = at(9)
+		require.NoError(t, s.UpdateJob(ctx, &done, flow.JobPending))
+		got, err := s.GetJob(ctx, j.ID)
+		require.NoError(t, err)
+		requireJob(t, &done, got)
+
+		stale := *j
+		stale.Status = flow.JobRejected
+		requireErrorIs(t, s.UpdateJob(ctx, &stale, flow.JobPending), flow.ErrConflict)
+		got, err = s.GetJob(ctx, j.ID)
+		require.NoError(t, err)
+		requireJob(t, &done, got)
+
+		missing := newJob(e, 2, flow.JobPending)
+		requireErrorIs(t, s.UpdateJob(ctx, missing, flow.JobPending), flow.ErrNotFound)
+	})
+
+	t.Run("ConcurrentCompareAndSet", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		j := newJob(e, 1, flow.JobPending)
+		require.NoError(t, s.InsertJob(ctx, j))
+
+		const n = 16
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				u := *j
+				u.Status = flow.JobResolved
+				u.Log = "winner " + strconv.Itoa(i)
+				errs[i] = s.UpdateJob(ctx, &u, flow.JobPending)
+			}()
+		}
+		close(start)
+		wg.Wait()
+
+		winner := -1
+		for i, err := range errs {
+			if err == nil {
+				require.Equal(t, -1, winner, "two updates won the compare-and-set")
+				winner = i
+				continue
+			}
+			require.Truef(t, errors.Is(err, flow.ErrConflict), "loser %d: %v", i, err)
+		}
+		require.NotEqual(t, -1, winner, "no update won")
+		got, err := s.GetJob(ctx, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, "winner "+strconv.Itoa(winner), got.Log)
+	})
+
+	t.Run("Copies", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		j := newJob(e, 1, flow.JobResolved)
+		want := normJob(j)
+		wantBranch := *j.Branch
+		want.Branch = &wantBranch
+		require.NoError(t, s.InsertJob(ctx, j))
+		*j.Branch = 42
+		j.Log = "changed"
+
+		got, err := s.GetJob(ctx, j.ID)
+		require.NoError(t, err)
+		requireJob(t, &want, got)
+		*got.Branch = 43
+		got.Status = flow.JobError
+		js, err := s.ListJobs(ctx, e.ID)
+		require.NoError(t, err)
+		requireJob(t, &want, js[0])
+		*js[0].Branch = 44
+
+		got, err = s.GetJob(ctx, j.ID)
+		require.NoError(t, err)
+		requireJob(t, &want, got)
+	})
+}
