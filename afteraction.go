@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 
 	"github.com/actiontrigger/actiontrigger/executor"
@@ -195,12 +196,14 @@ func (e *Engine) stackLimited(stack []flow.StackFrame, wf *flow.Workflow) bool {
 }
 
 // resolve selects the workflows to run, in order: named local ones, then global.
+// Malformed entries (bad paths, unknown buttons) fail under both policies;
+// entries naming workflows that cannot run fail only under Strict.
 func (e *Engine) resolve(action Action, coll *flow.Collection) ([]candidate, error) {
 	bindings, problems := ParseTriggerWorkflows(action.TriggerWorkflows)
 	if action.Button != "" {
 		allowed, ok := e.cfg.Buttons[action.Button]
 		if !ok {
-			return nil, &BindingError{Collection: action.Collection, Problems: []BindingProblem{{Key: action.Button, Reason: "unknown button"}}}
+			return nil, &BindingError{Collection: action.Collection, Problems: []BindingProblem{{Key: action.Button, Reason: "unknown button", malformed: true}}}
 		}
 		if action.TriggerWorkflows == "" {
 			bindings = allowed
@@ -221,11 +224,9 @@ func (e *Engine) resolve(action Action, coll *flow.Collection) ([]candidate, err
 	for _, b := range bindings {
 		wf := e.byKey[b.Key]
 		target, fields, err := e.walkPath(coll, b.Path)
-		if err != nil {
-			e.mu.RUnlock()
-			return nil, &BindingError{Collection: action.Collection, Problems: []BindingProblem{{Key: b.Key, Path: b.Path, Reason: err.Error()}}}
-		}
 		switch {
+		case err != nil:
+			problems = append(problems, BindingProblem{Key: b.Key, Path: b.Path, Reason: err.Error(), Err: err, malformed: true})
 		case wf == nil:
 			problems = append(problems, BindingProblem{Key: b.Key, Path: b.Path, Reason: "no enabled workflow with this key"})
 		case wf.Config.Collection != target.FullName():
@@ -242,7 +243,7 @@ func (e *Engine) resolve(action Action, coll *flow.Collection) ([]candidate, err
 		}
 	}
 	e.mu.RUnlock()
-	if len(problems) > 0 && e.cfg.BindingPolicy == Strict {
+	if len(problems) > 0 && (e.cfg.BindingPolicy == Strict || slices.ContainsFunc(problems, func(p BindingProblem) bool { return p.malformed })) {
 		return nil, &BindingError{Collection: action.Collection, Problems: problems}
 	}
 	return cands, nil

@@ -2,6 +2,7 @@ package actiontrigger
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -39,8 +40,10 @@ func (b Binding) String() string {
 // Keys are not trimmed. Further "!" parts of an entry are ignored, as in the
 // reference. Duplicate keys are returned once, at their first position, with
 // the path of their last occurrence. An empty string yields no bindings.
-// Entries with an empty key or a path with an empty segment are reported as
-// problems.
+//
+// Problems are reported for entries with an empty key (dropped), an empty path
+// after "!" (kept without a path, as the reference reads it) and a path with an
+// empty segment (dropped).
 func ParseTriggerWorkflows(s string) ([]Binding, []BindingProblem) {
 	if s == "" {
 		return nil, nil
@@ -49,7 +52,7 @@ func ParseTriggerWorkflows(s string) ([]Binding, []BindingProblem) {
 	var problems []BindingProblem
 	pos := map[string]int{}
 	for _, item := range strings.Split(s, ",") {
-		key, path, _ := strings.Cut(item, "!")
+		key, path, hasPath := strings.Cut(item, "!")
 		if i := strings.IndexByte(path, '!'); i >= 0 {
 			path = path[:i]
 		}
@@ -57,17 +60,12 @@ func ParseTriggerWorkflows(s string) ([]Binding, []BindingProblem) {
 			problems = append(problems, BindingProblem{Key: key, Path: path, Reason: "empty workflow key"})
 			continue
 		}
-		if path != "" {
-			for _, seg := range strings.Split(path, ".") {
-				if seg == "" {
-					problems = append(problems, BindingProblem{Key: key, Path: path, Reason: "association path has an empty segment"})
-					path = "\x00"
-					break
-				}
-			}
-			if path == "\x00" {
-				continue
-			}
+		if hasPath && path == "" {
+			problems = append(problems, BindingProblem{Key: key, Reason: "empty association path after \"!\""})
+		}
+		if path != "" && slices.Contains(strings.Split(path, "."), "") {
+			problems = append(problems, BindingProblem{Key: key, Path: path, Reason: "association path has an empty segment"})
+			continue
 		}
 		if i, ok := pos[key]; ok {
 			out[i].Path = path

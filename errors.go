@@ -31,6 +31,11 @@ type BindingProblem struct {
 	Key    string `json:"key"`
 	Path   string `json:"path,omitempty"`
 	Reason string `json:"reason"`
+	// Err is the cause, when there is one (flow.ErrUnknownField for a path
+	// through a field that does not exist, ...).
+	Err error `json:"-"`
+	// malformed problems fail the call under both policies.
+	malformed bool
 }
 
 // BindingError lists every bad entry of one triggerWorkflows value. It wraps
@@ -56,8 +61,16 @@ func (e *BindingError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrBinding.
-func (e *BindingError) Unwrap() error { return ErrBinding }
+// Unwrap returns ErrBinding and the problems' causes.
+func (e *BindingError) Unwrap() []error {
+	out := []error{ErrBinding}
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			out = append(out, p.Err)
+		}
+	}
+	return out
+}
 
 // SyncErrorKind tells how a sync workflow stopped the action.
 type SyncErrorKind string

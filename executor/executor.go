@@ -88,11 +88,12 @@ type proc struct {
 	prevExec flow.ExecutionStatus
 	tx       storage.Store // whole-run unit of work, or nil when committing per step
 	insert   bool          // the execution is new: insert it at exit (whole-run only)
+	// pending holds the jobs of a whole-run unit of work, written at exit.
 	jobs     map[string]*flow.Job
 	jobsMap  map[string]any
 	scope    expression.Scope
 	seq      int
-	pending  []*flow.Job // jobs buffered for insertion at exit (new executions)
+	pending  []*flow.Job
 	lastJob  *flow.Job
 	ended    bool
 	done     bool
@@ -117,9 +118,11 @@ func (x *Executor) newProc(plan *Plan, e *flow.Execution) *proc {
 	return p
 }
 
-// RunNew runs a new execution inline to its end or its first pause, in one unit
-// of work: the execution, its jobs and the nodes' side effects commit together.
-// e must not be stored yet; it is inserted with its outcome.
+// RunNew runs a new execution inline to its end or its first pause. e must not
+// be stored yet. When every node is atomic (nodes.Atomic) the run is one unit of
+// work: the execution, its jobs and the nodes' side effects commit together, and
+// the execution is inserted with its outcome. Otherwise it is inserted first and
+// each node commits on its own.
 func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*Outcome, error) {
 	now := x.now()
 	e.Status = flow.ExecutionStarted
@@ -128,6 +131,20 @@ func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*
 		e.ExpiresAt = now.Add(time.Duration(plan.Workflow.Options.Timeout) * time.Millisecond)
 	}
 	ctx = withFrame(ctx, e)
+	if !plan.atomic {
+		// This process holds the run; the execution is not claimable.
+		e.LeaseOwner, e.LeaseUntil = x.Owner, now.Add(time.Hour)
+		p := x.newProc(plan, e.Clone())
+		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+			return tx.InsertExecution(ctx, p.exec)
+		}); err != nil {
+			return nil, err
+		}
+		if err := p.runFrom(ctx, plan.head, nil); err != nil {
+			return nil, err
+		}
+		return p.outcome(), nil
+	}
 	var out *Outcome
 	err := x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 		ctx = storage.WithTx(ctx, tx)
@@ -148,15 +165,16 @@ func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*
 // Process runs a claimed execution (one this process holds the lease of): it
 // starts a QUEUEING execution, resumes the job named by ResumeJobID, or recovers
 // an execution whose worker died by continuing after its last persisted job. On a
-// durable store each node's job commits with its side effects; otherwise the run
-// commits once.
+// durable store each node's job commits with its side effects, so a crash never
+// runs a finished node twice; on a store that is not durable a run of atomic
+// nodes commits once.
 func (x *Executor) Process(ctx context.Context, e *flow.Execution) (*Outcome, error) {
 	plan, err := x.PlanFor(ctx, e.WorkflowID)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrNoPlan, e.WorkflowID, err)
 	}
 	ctx = withFrame(ctx, e)
-	if !x.Store.Durable() {
+	if !x.Store.Durable() && plan.atomic {
 		var out *Outcome
 		err := x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 			ctx = storage.WithTx(ctx, tx)
@@ -210,13 +228,16 @@ func (p *proc) process(ctx context.Context) error {
 		}
 		next := e.Clone()
 		next.Status = flow.ExecutionStarted
-		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
-			return tx.UpdateExecution(ctx, next, storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: p.x.Owner})
-		}); err != nil {
-			return err
+		if p.tx == nil {
+			// Durable: record the start before the first node commits.
+			if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+				return tx.UpdateExecution(ctx, next, storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: p.x.Owner})
+			}); err != nil {
+				return err
+			}
+			p.prevExec = flow.ExecutionStarted
 		}
 		p.exec = next
-		p.prevExec = flow.ExecutionStarted
 		p.rc.Execution = next
 		return p.runFrom(ctx, p.plan.head, nil)
 	case flow.ExecutionStarted:
@@ -358,17 +379,30 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 		if prev != nil {
 			job.UpstreamID = prev.ID
 		}
-		err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
-			rc := p.runContext(s, tx)
+		var err error
+		if !s.atomic && p.tx == nil {
+			// Outside any transaction: the node may be slow.
+			rc := p.runContext(s, p.x.store(ctx))
 			rc.JobID = job.ID
 			res, rerr := s.Instruction.Run(ctx, rc, prev)
 			fill(job, res, rerr)
-			if p.insert {
-				p.pending = append(p.pending, job)
-				return nil
-			}
-			return tx.InsertJob(ctx, job)
-		})
+			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+				return tx.InsertJobs(ctx, job)
+			})
+		} else {
+			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
+				rc := p.runContext(s, tx)
+				rc.JobID = job.ID
+				res, rerr := s.Instruction.Run(ctx, rc, prev)
+				fill(job, res, rerr)
+				if p.tx != nil {
+					// One unit of work for the run: write the jobs with the outcome.
+					p.pending = append(p.pending, job)
+					return nil
+				}
+				return tx.InsertJobs(ctx, job)
+			})
+		}
 		if err != nil {
 			return err
 		}
@@ -450,18 +484,23 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 			}
 		}
 		if p.insert {
-			if del {
-				return nil // never stored: nothing to delete
-			}
+			// Inserted even when it is deleted at once: the insert counts the run
+			// in the workflow's counters (and so freezes the version).
 			if err := tx.InsertExecution(ctx, e); err != nil {
 				return err
 			}
-			for _, j := range p.pending {
-				if err := tx.InsertJob(ctx, j); err != nil {
-					return err
-				}
+			if del {
+				return tx.DeleteExecution(ctx, e.ID)
+			}
+			if len(p.pending) > 0 {
+				return tx.InsertJobs(ctx, p.pending...)
 			}
 			return nil
+		}
+		if len(p.pending) > 0 {
+			if err := tx.InsertJobs(ctx, p.pending...); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.prevExec, LeaseOwner: p.x.Owner}); err != nil {
 			return err
@@ -499,15 +538,15 @@ func (p *proc) release(ctx context.Context) error {
 
 // abortPending marks the execution's PENDING jobs ABORTED.
 func (p *proc) abortPending(ctx context.Context, tx storage.Store, now time.Time) error {
-	if p.insert {
-		for _, j := range p.pending {
-			if j.Status == flow.JobPending {
-				j.Status = flow.JobAborted
-				if err := abortTasks(ctx, tx, j.ID, now); err != nil {
-					return err
-				}
+	for _, j := range p.pending { // jobs of this run, not written yet
+		if j.Status == flow.JobPending {
+			j.Status = flow.JobAborted
+			if err := abortTasks(ctx, tx, j.ID, now); err != nil {
+				return err
 			}
 		}
+	}
+	if p.insert {
 		return nil
 	}
 	return AbortPendingJobs(ctx, tx, p.exec.ID, now)

@@ -23,6 +23,8 @@ type Plan struct {
 	head     *Step
 	steps    map[string]*Step
 	canPause bool
+	// atomic: every node is nodes.Atomic, so a run may be one unit of work.
+	atomic bool
 }
 
 // Step is one compiled node of a plan.
@@ -30,6 +32,7 @@ type Step struct {
 	Node        *flow.Node
 	Instruction nodes.Instruction
 	Compiled    any
+	atomic      bool
 	next        *Step
 	parent      *Step
 	branches    map[int]*Step
@@ -50,7 +53,7 @@ func (p *Plan) Len() int { return len(p.steps) }
 // Compile validates wf and compiles it into a Plan. Errors are
 // *flow.ValidationError values naming the node and the field.
 func Compile(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.CompileContext) (*Plan, error) {
-	p := &Plan{Workflow: wf, steps: map[string]*Step{}}
+	p := &Plan{Workflow: wf, steps: map[string]*Step{}, atomic: true}
 	keys := map[string]bool{}
 	if err := collectKeys(wf, wf.Nodes, keys, 0); err != nil {
 		return nil, err
@@ -109,6 +112,11 @@ func (p *Plan) compileLine(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.Com
 			return nil, err
 		}
 		s := &Step{Node: n, Instruction: in, Compiled: compiled, parent: parent}
+		if a, ok := in.(nodes.Atomic); ok && a.Atomic() {
+			s.atomic = true
+		} else {
+			p.atomic = false
+		}
 		if pz, ok := in.(nodes.Pauser); ok && pz.CanPause(n) {
 			p.canPause = true
 		}

@@ -40,12 +40,20 @@ type Pool struct {
 	inflight atomic.Int64
 	mu       sync.Mutex
 	held     map[string]struct{}
-	waiters  []chan struct{}
+	waiters  []waiter
+	regSeq   uint64
 	cancel   context.CancelFunc
 	runStop  context.CancelFunc
 	fetchWG  sync.WaitGroup
 	workWG   sync.WaitGroup
 	started  bool
+}
+
+// waiter is a WaitIdle call: it is released by the first empty claim that
+// started after it registered (seq).
+type waiter struct {
+	ch  chan struct{}
+	seq uint64
 }
 
 func (p *Pool) now() time.Time {
@@ -132,7 +140,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 	p.runStop()
 	p.mu.Lock()
 	for _, w := range p.waiters {
-		close(w)
+		close(w.ch)
 	}
 	p.waiters = nil
 	p.mu.Unlock()
@@ -147,7 +155,8 @@ func (p *Pool) WaitIdle(ctx context.Context) error {
 	}
 	ch := make(chan struct{})
 	p.mu.Lock()
-	p.waiters = append(p.waiters, ch)
+	p.regSeq++
+	p.waiters = append(p.waiters, waiter{ch: ch, seq: p.regSeq})
 	p.mu.Unlock()
 	p.Notify()
 	select {
@@ -178,6 +187,9 @@ func (p *Pool) fetcher(ctx context.Context) {
 		free := p.Window - int(p.inflight.Load())
 		more := false
 		if free > 0 {
+			p.mu.Lock()
+			startSeq := p.regSeq // waiters registered before this claim began
+			p.mu.Unlock()
 			now := p.now()
 			claimed, err := p.Store.ClaimExecutions(ctx, storage.ClaimParams{Owner: p.Owner, Limit: free, Now: now, LeaseUntil: now.Add(p.Lease)})
 			if err != nil && ctx.Err() == nil {
@@ -196,10 +208,16 @@ func (p *Pool) fetcher(ctx context.Context) {
 				more = len(claimed) == free
 			} else if err == nil && p.inflight.Load() == 0 {
 				p.mu.Lock()
+				kept := p.waiters[:0]
 				for _, w := range p.waiters {
-					close(w)
+					if w.seq <= startSeq {
+						close(w.ch)
+					} else {
+						kept = append(kept, w)
+						more = true // claim again for the waiters that came later
+					}
 				}
-				p.waiters = nil
+				p.waiters = kept
 				p.mu.Unlock()
 			}
 		}

@@ -136,3 +136,6 @@ func truthy(v any) bool {
 	}
 	return true
 }
+
+// Atomic implements Atomic.
+func (Condition) Atomic() bool { return true }

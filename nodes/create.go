@@ -176,3 +176,6 @@ func stripHidden(cl CollectionLookup, coll *flow.Collection, rec flow.Record, de
 	}
 	return out
 }
+
+// Atomic implements Atomic.
+func (Create) Atomic() bool { return true }

@@ -81,3 +81,9 @@ func toText(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// Atomic implements Atomic.
+func (End) Atomic() bool { return true }
+
+// Atomic implements Atomic.
+func (ResponseMessage) Atomic() bool { return true }

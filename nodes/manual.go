@@ -276,6 +276,7 @@ type SubmitParams struct {
 // update forms, and aggregates the job's status over all its tasks by mode.
 func (p *ManualPlan) Submit(ctx context.Context, sp SubmitParams) (*Decision, error) {
 	t, j, x := sp.Task, sp.Job, sp.Execution
+	sp.Submission, _ = deepCopy(sp.Submission).(map[string]any) // the caller keeps its maps
 	switch {
 	case t.Status != flow.TaskPending:
 		return nil, fmt.Errorf("task %s is already decided: %w", t.ID, ErrInvalidSubmission)
@@ -441,4 +442,26 @@ func newTaskID() string {
 		return uuid.NewString()
 	}
 	return id.String()
+}
+
+// Atomic implements Atomic.
+func (Manual) Atomic() bool { return true }
+
+// deepCopy copies maps and slices of JSON-like values.
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
 }

@@ -51,6 +51,16 @@ type Resumer interface {
 	Resume(ctx context.Context, r *RunContext, job *flow.Job) (Result, error)
 }
 
+// Atomic is implemented by instructions whose Run only computes and does quick
+// writes through RunContext.Store (all built-ins). The engine may run a whole
+// execution of atomic nodes in one unit of work. A node without it (a custom
+// node that calls a service, sleeps or waits) runs outside any transaction, so it
+// never holds the store's writer lock and executions keep running in parallel;
+// its writes through RunContext.Store commit on their own, before its job.
+type Atomic interface {
+	Atomic() bool
+}
+
 // Brancher is implemented by instructions whose nodes hold branches; it lists the
 // branch indexes the node accepts. Nodes of other types may not have branches.
 type Brancher interface {

@@ -99,9 +99,10 @@ type ExecutionStore interface {
 	// DeleteExecution removes an execution and its jobs (flow.ErrNotFound if missing).
 	DeleteExecution(ctx context.Context, id string) error
 
-	// InsertJob stores a new job (flow.ErrDuplicate for an existing ID,
-	// flow.ErrNotFound if the execution does not exist).
-	InsertJob(ctx context.Context, j *flow.Job) error
+	// InsertJobs stores new jobs, all or none (flow.ErrDuplicate for an existing
+	// ID, flow.ErrNotFound if an execution does not exist). Jobs of one execution
+	// should be passed together: a store may write them at once.
+	InsertJobs(ctx context.Context, jobs ...*flow.Job) error
 	// UpdateJob replaces the stored job j.ID if its status is still expect
 	// (flow.ErrConflict otherwise, flow.ErrNotFound if missing).
 	UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatus) error

@@ -136,3 +136,21 @@ func (Status) Compile(*nodes.CompileContext, *flow.Node) (any, error) { return n
 func (s Status) Run(context.Context, *nodes.RunContext, *flow.Job) (nodes.Result, error) {
 	return nodes.Result{Status: s.Status}, nil
 }
+
+// Atomic implements nodes.Atomic.
+func (Echo) Atomic() bool { return true }
+
+// Atomic implements nodes.Atomic.
+func (EchoVariable) Atomic() bool { return true }
+
+// Atomic implements nodes.Atomic.
+func (Error) Atomic() bool { return true }
+
+// Atomic implements nodes.Atomic.
+func (Prompt) Atomic() bool { return true }
+
+// Atomic implements nodes.Atomic.
+func (Pending) Atomic() bool { return true }
+
+// Atomic implements nodes.Atomic.
+func (Status) Atomic() bool { return true }

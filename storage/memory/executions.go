@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/storage"
@@ -341,6 +342,20 @@ func (r *execRow) withJob(j *flow.Job, at int) *execRow {
 	return &c
 }
 
+// withJobs returns a new version of r with copies of the new jobs js added,
+// ordered by Seq.
+func (r *execRow) withJobs(js []*flow.Job) *execRow {
+	jobs := make([]*flow.Job, 0, len(r.jobs)+len(js))
+	jobs = append(jobs, r.jobs...)
+	for _, j := range js {
+		jobs = append(jobs, copyJob(j))
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].Seq < jobs[b].Seq })
+	c := *r
+	c.jobs = jobs
+	return &c
+}
+
 // withoutJob returns a new version of r without r.jobs[at].
 func (r *execRow) withoutJob(at int) *execRow {
 	c := *r
@@ -348,23 +363,58 @@ func (r *execRow) withoutJob(at int) *execRow {
 	return &c
 }
 
-// InsertJob stores a copy of j in its execution.
-func (s *Store) InsertJob(ctx context.Context, j *flow.Job) error {
-	if err := checkJob(j); err != nil {
-		return err
-	}
-	return s.write(ctx, func(t *txState) error {
-		if execID := jobExecution(t, j.ID); execID != "" {
-			return fmt.Errorf("memory: job %q: %w", j.ID, flow.ErrDuplicate)
-		}
-		r, err := getExecRow(t, j.ExecutionID)
-		if err != nil {
-			return fmt.Errorf("memory: job %q: %w", j.ID, err)
-		}
-		if err := t.putExec(r.withJob(copyJob(j), -1)); err != nil {
+// InsertJobs stores copies of new jobs. The jobs of one execution are written
+// with one rewrite of its row. Nothing is written if one job fails.
+func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
+	for _, j := range jobs {
+		if err := checkJob(j); err != nil {
 			return err
 		}
-		t.jobs = append(t.jobs, mapOp{key: j.ID, val: j.ExecutionID})
+	}
+	return s.write(ctx, func(t *txState) error {
+		// Check everything first, so a failure writes nothing.
+		type group struct {
+			r    *execRow
+			i, n int
+		}
+		var groups []group
+		for i := 0; i < len(jobs); {
+			execID := jobs[i].ExecutionID
+			n := i + 1
+			for n < len(jobs) && jobs[n].ExecutionID == execID {
+				n++
+			}
+			r, err := getExecRow(t, execID)
+			if err != nil {
+				return fmt.Errorf("memory: job %q: %w", jobs[i].ID, err)
+			}
+			groups = append(groups, group{r, i, n})
+			i = n
+		}
+		for k, j := range jobs {
+			if jobExecution(t, j.ID) != "" {
+				return fmt.Errorf("memory: job %q: %w", j.ID, flow.ErrDuplicate)
+			}
+			for m := 0; m < k; m++ {
+				if jobs[m].ID == j.ID {
+					return fmt.Errorf("memory: job %q given twice: %w", j.ID, flow.ErrDuplicate)
+				}
+			}
+		}
+		for _, g := range groups {
+			r := g.r
+			if g.n-g.i == 1 {
+				r = r.withJob(copyJob(jobs[g.i]), -1)
+			} else {
+				r = r.withJobs(jobs[g.i:g.n])
+			}
+			if err := t.putExec(r); err != nil {
+				return err
+			}
+			for k := g.i; k < g.n; k++ {
+				t.jobs = append(t.jobs, mapOp{key: jobs[k].ID, val: jobs[k].ExecutionID})
+			}
+		}
 		return nil
 	})
 }

@@ -35,8 +35,8 @@ func TestBadInput(t *testing.T) {
 	require.Error(t, s.InsertExecution(ctx, nil))
 	require.Error(t, s.InsertExecution(ctx, &flow.Execution{}))
 	require.Error(t, s.UpdateExecution(ctx, nil, storage.ExecutionExpect{}))
-	require.Error(t, s.InsertJob(ctx, nil))
-	require.Error(t, s.InsertJob(ctx, &flow.Job{}))
+	require.Error(t, s.InsertJobs(ctx, nil))
+	require.Error(t, s.InsertJobs(ctx, &flow.Job{}))
 	require.Error(t, s.UpdateJob(ctx, nil, flow.JobPending))
 	require.Error(t, s.InsertTask(ctx, nil))
 	require.Error(t, s.UpdateTask(ctx, &flow.Task{}, flow.TaskPending))
@@ -293,7 +293,7 @@ func TestMoves(t *testing.T) {
 	require.NoError(t, s.InsertExecution(ctx, e1))
 	require.NoError(t, s.InsertExecution(ctx, e2))
 	j := &flow.Job{ID: "j", ExecutionID: "e1", Seq: 1}
-	require.NoError(t, s.InsertJob(ctx, j))
+	require.NoError(t, s.InsertJobs(ctx, j))
 	moved := *j
 	moved.ExecutionID = "e2"
 	require.NoError(t, s.UpdateJob(ctx, &moved, flow.JobPending))

@@ -103,7 +103,7 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 		b.ResetTimer()
 		for i := range b.N {
 			j.ID, j.ExecutionID, j.Seq = js[i], es[i/10].ID, i%10
-			if err := s.InsertJob(ctx, j); err != nil {
+			if err := s.InsertJobs(ctx, j); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -142,10 +142,10 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 					if err := tx.InsertExecution(ctx, e); err != nil {
 						return err
 					}
-					if err := tx.InsertJob(ctx, j1); err != nil {
+					if err := tx.InsertJobs(ctx, j1); err != nil {
 						return err
 					}
-					if err := tx.InsertJob(ctx, j2); err != nil {
+					if err := tx.InsertJobs(ctx, j2); err != nil {
 						return err
 					}
 					if _, err := tx.CreateRecord(ctx, "posts", values); err != nil {

@@ -239,7 +239,7 @@ func testExecutions(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		j1, j2 := newJob(e, 1, flow.JobResolved), newJob(e, 2, flow.JobPending)
 		kj := newJob(keep, 1, flow.JobResolved)
 		for _, j := range []*flow.Job{j1, j2, kj} {
-			require.NoError(t, s.InsertJob(ctx, j))
+			require.NoError(t, s.InsertJobs(ctx, j))
 		}
 
 		require.NoError(t, s.DeleteExecution(ctx, e.ID))

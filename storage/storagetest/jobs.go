@@ -39,7 +39,7 @@ func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		j2.End = true
 		oj := newJob(other, 1, flow.JobResolved)
 		for _, j := range []*flow.Job{j3, oj, j1, j2} {
-			require.NoError(t, s.InsertJob(ctx, j))
+			require.NoError(t, s.InsertJobs(ctx, j))
 		}
 
 		got, err := s.GetJob(ctx, j2.ID)
@@ -65,15 +65,51 @@ func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		s, e := seed(t)
 		ctx := t.Context()
 		j := newJob(e, 1, flow.JobResolved)
-		require.NoError(t, s.InsertJob(ctx, j))
+		require.NoError(t, s.InsertJobs(ctx, j))
 		dup := newJob(e, 2, flow.JobResolved)
 		dup.ID = j.ID
-		requireErrorIs(t, s.InsertJob(ctx, dup), flow.ErrDuplicate)
+		requireErrorIs(t, s.InsertJobs(ctx, dup), flow.ErrDuplicate)
 
 		orphan := newJob(&flow.Execution{ID: newID()}, 1, flow.JobResolved)
-		requireErrorIs(t, s.InsertJob(ctx, orphan), flow.ErrNotFound)
+		requireErrorIs(t, s.InsertJobs(ctx, orphan), flow.ErrNotFound)
 		_, err := s.GetJob(ctx, orphan.ID)
 		requireErrorIs(t, err, flow.ErrNotFound)
+	})
+
+	t.Run("InsertBatch", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		other := newExecution(seedWorkflow(t, s), 2)
+		mustInsertExecution(t, s, other)
+		j1, j2, j3 := newJob(e, 1, flow.JobResolved), newJob(e, 2, flow.JobResolved), newJob(other, 1, flow.JobPending)
+		require.NoError(t, s.InsertJobs(ctx, j1, j2, j3))
+		js, err := s.ListJobs(ctx, e.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 2)
+		requireJob(t, j1, js[0])
+		requireJob(t, j2, js[1])
+		js, err = s.ListJobs(ctx, other.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 1)
+
+		// All or none: a duplicate, or an unknown execution, anywhere in the
+		// batch writes nothing.
+		fresh := newJob(e, 3, flow.JobResolved)
+		dup := newJob(e, 4, flow.JobResolved)
+		dup.ID = j1.ID
+		requireErrorIs(t, s.InsertJobs(ctx, fresh, dup), flow.ErrDuplicate)
+		twice := newJob(e, 5, flow.JobResolved)
+		requireErrorIs(t, s.InsertJobs(ctx, twice, twice), flow.ErrDuplicate)
+		orphan := newJob(&flow.Execution{ID: newID()}, 1, flow.JobResolved)
+		requireErrorIs(t, s.InsertJobs(ctx, fresh, orphan), flow.ErrNotFound)
+		for _, id := range []string{fresh.ID, twice.ID} {
+			_, err := s.GetJob(ctx, id)
+			requireErrorIs(t, err, flow.ErrNotFound)
+		}
+		js, err = s.ListJobs(ctx, e.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 2)
 	})
 
 	t.Run("UpdateCompareAndSet", func(t *testing.T) {
@@ -81,7 +117,7 @@ func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		s, e := seed(t)
 		ctx := t.Context()
 		j := newJob(e, 1, flow.JobPending)
-		require.NoError(t, s.InsertJob(ctx, j))
+		require.NoError(t, s.InsertJobs(ctx, j))
 
 		done := *j
 		done.Status = flow.JobResolved
@@ -108,7 +144,7 @@ func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		s, e := seed(t)
 		ctx := t.Context()
 		j := newJob(e, 1, flow.JobPending)
-		require.NoError(t, s.InsertJob(ctx, j))
+		require.NoError(t, s.InsertJobs(ctx, j))
 
 		const n = 16
 		errs := make([]error, n)
@@ -151,7 +187,7 @@ func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		want := normJob(j)
 		wantBranch := *j.Branch
 		want.Branch = &wantBranch
-		require.NoError(t, s.InsertJob(ctx, j))
+		require.NoError(t, s.InsertJobs(ctx, j))
 		*j.Branch = 42
 		j.Log = "changed"
 

@@ -31,7 +31,7 @@ func writeAll(ctx context.Context, tx storage.Store, w *flow.Workflow) (txWrites
 	out.j1 = newJob(out.e, 1, flow.JobResolved)
 	out.j2 = newJob(out.e, 2, flow.JobResolved)
 	for _, j := range []*flow.Job{out.j1, out.j2} {
-		if err := tx.InsertJob(ctx, j); err != nil {
+		if err := tx.InsertJobs(ctx, j); err != nil {
 			return out, err
 		}
 	}
