@@ -884,6 +884,7 @@ func TestApprovalCreateForm(t *testing.T) {
 	require.Len(t, comments, 1)
 	require.EqualValues(t, 1, comments[0]["status"])
 	require.Equal(t, "looks good", comments[0]["content"])
+	require.EqualValues(t, 2, comments[0]["createdById"], "the form stamps the submitting user as creator (D.3 step 6)")
 }
 
 // F.7 #89: a create form writes nothing on save, and once on resolve. The form

@@ -787,7 +787,7 @@ func TestEngine_F8_115_FrozenAfterExecution(t *testing.T) {
 	eng := newEngine(t)
 	w := save(t, eng, syncWF("w", "posts", n("e", "echo", nil)))
 	w.Config.Appends = []string{"category"}
-	w, err := eng.SaveWorkflow(ctx, *w)
+	_, err := eng.SaveWorkflow(ctx, *w)
 	require.NoError(t, err, "not executed yet: config can change")
 
 	after(t, eng, createAction("posts", "w"), record(t, eng, "posts", flow.Record{"title": "t"}), memberA)

@@ -333,11 +333,6 @@ func (v jsVal) toNumber() float64 {
 	return v.toPrimitive(true).toNumber()
 }
 
-// looseEqual implements JavaScript's a == b.
-func looseEqual(a, b any) bool {
-	return classify(a).looseEqual(classify(b))
-}
-
 func (a jsVal) looseEqual(b jsVal) bool {
 	for range 4 {
 		if a.kind == b.kind {

@@ -83,6 +83,7 @@ type ManualFormPlan struct {
 	Key        string
 	Type       string
 	Collection string
+	coll       *flow.Collection
 	filter     *expression.Template
 	actions    map[string]*manualActionPlan
 }
@@ -131,10 +132,11 @@ func (Manual) Compile(c *CompileContext, node *flow.Node) (any, error) {
 			if f.Collection == "" {
 				return nil, c.Invalid(node, field+".collection", "a "+f.Type+" form needs a collection", nil)
 			}
-			if _, ok := c.Collections.Collection(name); !ok {
+			coll, ok := c.Collections.Collection(name)
+			if !ok {
 				return nil, c.Invalid(node, field+".collection", fmt.Sprintf("collection %q is not declared", name), flow.ErrUnknownCollection)
 			}
-			fp.Collection = name
+			fp.Collection, fp.coll = name, coll
 			if f.Type == "update" {
 				if len(f.Filter) == 0 {
 					return nil, c.Invalid(node, field+".filter", "an update form needs a filter", nil)
@@ -374,13 +376,16 @@ func (p *ManualPlan) writeForm(ctx context.Context, sp SubmitParams, form *Manua
 	switch form.Type {
 	case "create":
 		v := maps.Clone(values)
+		form.stamp(v, sp.User["id"], "createdById", "updatedById")
 		_, err := sp.Store.CreateRecord(ctx, form.Collection, v)
 		if err != nil {
 			return fmt.Errorf("form %q: create %s: %w", form.Key, form.Collection, err)
 		}
 	case "update":
 		filter, _ := form.filter.Render(sp.Scope).(map[string]any)
-		_, err := sp.Store.UpdateRecords(ctx, form.Collection, storage.Filter(filter), maps.Clone(values))
+		v := maps.Clone(values)
+		form.stamp(v, sp.User["id"], "updatedById")
+		_, err := sp.Store.UpdateRecords(ctx, form.Collection, storage.Filter(filter), v)
 		if err != nil {
 			return fmt.Errorf("form %q: update %s: %w", form.Key, form.Collection, err)
 		}
@@ -464,4 +469,17 @@ func deepCopy(v any) any {
 		return out
 	}
 	return v
+}
+
+// stamp sets the submitting user's id on the form collection's createdBy /
+// updatedBy foreign keys, when the collection has them and the values do not.
+func (f *ManualFormPlan) stamp(v map[string]any, userID any, fields ...string) {
+	if userID == nil || f.coll == nil {
+		return
+	}
+	for _, name := range fields {
+		if _, set := v[name]; !set && f.coll.HasField(name) {
+			v[name] = userID
+		}
+	}
 }
