@@ -5,7 +5,10 @@
 // by prose: an adapter that passes storagetest.Run is a valid store.
 //
 // Objects passed in and returned are owned by the caller: a store never keeps a
-// pointer it was given and never hands out a pointer to its own state.
+// pointer to a struct it was given and never hands out a pointer to its own
+// state. The maps and slices inside them (Execution.Context and Stack, Job.Result
+// and Meta, Task.Result, node configs, record field values) are treated as
+// immutable by everyone and may be shared.
 // Errors wrap the sentinels of package flow (flow.ErrNotFound, flow.ErrDuplicate,
 // flow.ErrConflict, flow.ErrLeaseLost, flow.ErrUnknownCollection,
 // flow.ErrUnknownField, flow.ErrInvalidRecord); failures of the underlying
@@ -24,6 +27,8 @@ type Store interface {
 	// InTx runs fn in one unit of work: everything fn writes through tx commits
 	// together when fn returns nil and is discarded when it returns an error (or
 	// panics). Reads through tx see tx's own writes. Calling InTx on a tx joins it.
+	// A write that fails inside fn (a duplicate, a conflict) leaves the unit of
+	// work usable, with its other writes in place.
 	InTx(ctx context.Context, fn func(ctx context.Context, tx Store) error) error
 	// Durable reports whether committed writes survive a process crash. The engine
 	// commits after every node on durable stores and once per run otherwise.
@@ -85,7 +90,8 @@ type ExecutionExpect struct {
 // ExecutionStore keeps executions and their jobs.
 type ExecutionStore interface {
 	// InsertExecution stores a new execution and counts it in its workflow's
-	// Executed counters. An existing ID, or an existing execution of the same
+	// Executed counters (flow.ErrNotFound if the workflow version does not
+	// exist). An existing ID, or an existing execution of the same
 	// workflow with the same non-empty EventKey, is flow.ErrDuplicate. A Runnable
 	// execution becomes claimable once the insert commits.
 	InsertExecution(ctx context.Context, e *flow.Execution) error
@@ -93,8 +99,8 @@ type ExecutionStore interface {
 	// ListExecutions returns matching executions ordered by creation (oldest first).
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*flow.Execution, error)
 	// UpdateExecution replaces the stored execution e.ID if it still matches
-	// expect: flow.ErrNotFound if missing, flow.ErrLeaseLost if another owner holds
-	// the lease, flow.ErrConflict if the status differs.
+	// expect: flow.ErrNotFound if missing, flow.ErrLeaseLost if expect.LeaseOwner
+	// is set and does not hold the lease, flow.ErrConflict if the status differs.
 	UpdateExecution(ctx context.Context, e *flow.Execution, expect ExecutionExpect) error
 	// DeleteExecution removes an execution and its jobs (flow.ErrNotFound if missing).
 	DeleteExecution(ctx context.Context, id string) error
@@ -147,12 +153,18 @@ type RecordStore interface {
 	// CreateRecord validates values against the schema (flow.ErrUnknownCollection,
 	// flow.ErrUnknownField), assigns an integer "id" to auto-id collections, stores
 	// the record and returns it as stored. A taken primary key is flow.ErrDuplicate.
+	// Foreign keys implied by associations (belongsTo on this collection,
+	// hasOne/hasMany on the target, both keys of a through collection) are fields.
+	// Declared date fields named createdAt and updatedAt are filled when absent
+	// (UpdateRecords refreshes updatedAt). Integer keys are int64.
 	// Association values link records: a belongsTo given as a scalar sets the
 	// foreign key, as a map creates the target first; hasMany and belongsToMany
 	// given as key lists link existing targets.
 	CreateRecord(ctx context.Context, collection string, values flow.Record) (flow.Record, error)
 	// GetRecord returns the record with the given primary key values, with the
-	// association paths in appends loaded ("category", "category.posts").
+	// association paths in appends loaded ("category", "category.posts"): a to-one
+	// association as a flow.Record or nil (the key always present), a to-many one
+	// as a non-nil []any of flow.Record in primary key order.
 	GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error)
 	// ListRecords returns matching records (primary key order) with appends loaded.
 	ListRecords(ctx context.Context, collection string, f Filter, appends []string) ([]flow.Record, error)

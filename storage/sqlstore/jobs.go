@@ -1,0 +1,213 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+)
+
+const jobCols = "id, execution_id, node_key, node_type, seq, upstream_id, status, result, meta, log, branch, end_, created_at, updated_at"
+
+func scanJob(sc interface{ Scan(...any) error }) (*flow.Job, error) {
+	var j flow.Job
+	var result, meta []byte
+	var branch, created, updated sql.NullInt64
+	if err := sc.Scan(&j.ID, &j.ExecutionID, &j.NodeKey, &j.NodeType, &j.Seq, &j.UpstreamID, &j.Status, &result, &meta, &j.Log,
+		&branch, &j.End, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := fromJS(result, &j.Result); err != nil {
+		return nil, err
+	}
+	if err := fromJS(meta, &j.Meta); err != nil {
+		return nil, err
+	}
+	if branch.Valid {
+		b := int(branch.Int64)
+		j.Branch = &b
+	}
+	j.CreatedAt, j.UpdatedAt = fromTm(created), fromTm(updated)
+	return &j, nil
+}
+
+func checkJob(j *flow.Job) error {
+	if j == nil {
+		return errors.New("sqlstore: nil job")
+	}
+	if j.ID == "" {
+		return errors.New("sqlstore: job without id")
+	}
+	return nil
+}
+
+// jobArgs returns the values of the columns of jobCols, in order.
+func jobArgs(j *flow.Job) ([]any, error) {
+	var result, meta, branch any
+	var err error
+	if j.Result != nil {
+		if result, err = js(j.Result); err != nil {
+			return nil, err
+		}
+	}
+	if j.Meta != nil {
+		if meta, err = js(j.Meta); err != nil {
+			return nil, err
+		}
+	}
+	if j.Branch != nil {
+		branch = int64(*j.Branch)
+	}
+	return []any{j.ID, j.ExecutionID, j.NodeKey, j.NodeType, j.Seq, j.UpstreamID, int(j.Status), result, meta, j.Log, branch, j.End,
+		tm(j.CreatedAt), tm(j.UpdatedAt)}, nil
+}
+
+func executionExists(ctx context.Context, st *state, q querier, id string) (bool, error) {
+	var one int
+	err := q.QueryRowContext(ctx, st.q("SELECT 1 FROM actiontrigger_executions WHERE id = ?"), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, st.mapErr(err, "find execution "+id)
+	}
+	return true, nil
+}
+
+// InsertJobs stores new jobs, all or none.
+func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
+	args := make([][]any, len(jobs))
+	for i, j := range jobs {
+		if err := checkJob(j); err != nil {
+			return err
+		}
+		for k := 0; k < i; k++ {
+			if jobs[k].ID == j.ID {
+				return fmt.Errorf("sqlstore: job %q given twice: %w", j.ID, flow.ErrDuplicate)
+			}
+		}
+		a, err := jobArgs(j)
+		if err != nil {
+			return err
+		}
+		args[i] = a
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	insert := s.st.q("INSERT INTO actiontrigger_jobs (" + jobCols + ") VALUES (" + placeholders(14) + ") ON CONFLICT DO NOTHING")
+	return s.write(ctx, len(jobs) > 1, func(q querier) error {
+		for i, j := range jobs {
+			if i == 0 || jobs[i-1].ExecutionID != j.ExecutionID {
+				ok, err := executionExists(ctx, s.st, q, j.ExecutionID)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("sqlstore: job %q: execution %q: %w", j.ID, j.ExecutionID, flow.ErrNotFound)
+				}
+			}
+			res, err := q.ExecContext(ctx, insert, args[i]...)
+			if err != nil {
+				return s.st.mapErr(err, "insert job "+j.ID)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("sqlstore: job %q: %w", j.ID, flow.ErrDuplicate)
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateJob replaces the stored job j.ID if its status is still expect.
+func (s *Store) UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatus) error {
+	if err := checkJob(j); err != nil {
+		return err
+	}
+	a, err := jobArgs(j)
+	if err != nil {
+		return err
+	}
+	const set = `UPDATE actiontrigger_jobs SET execution_id = ?, node_key = ?, node_type = ?, seq = ?, upstream_id = ?, status = ?,
+		result = ?, meta = ?, log = ?, branch = ?, end_ = ?, created_at = ?, updated_at = ? WHERE id = ? AND status = ?`
+	args := append(a[1:len(a):len(a)], j.ID, int(expect))
+	return s.write(ctx, false, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.st.q(set+" AND execution_id = ?"), append(args, j.ExecutionID)...)
+		if err != nil {
+			return s.st.mapErr(err, "update job "+j.ID)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
+		var status int
+		var execID string
+		err = q.QueryRowContext(ctx, s.st.q("SELECT status, execution_id FROM actiontrigger_jobs WHERE id = ?"), j.ID).Scan(&status, &execID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: job %q: %w", j.ID, flow.ErrNotFound)
+		}
+		if err != nil {
+			return s.st.mapErr(err, "update job "+j.ID)
+		}
+		if flow.JobStatus(status) != expect {
+			return fmt.Errorf("sqlstore: job %q: status is %s, not %s: %w", j.ID, flow.JobStatus(status), expect, flow.ErrConflict)
+		}
+		// The job moves to another execution.
+		ok, err := executionExists(ctx, s.st, q, j.ExecutionID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("sqlstore: job %q: execution %q: %w", j.ID, j.ExecutionID, flow.ErrNotFound)
+		}
+		res, err = q.ExecContext(ctx, s.st.q(set), args...)
+		if err != nil {
+			return s.st.mapErr(err, "update job "+j.ID)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("sqlstore: job %q: changed concurrently: %w", j.ID, flow.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// GetJob returns the job id.
+func (s *Store) GetJob(ctx context.Context, id string) (*flow.Job, error) {
+	var j *flow.Job
+	err := s.read(ctx, func(q querier) error {
+		var err error
+		j, err = scanJob(q.QueryRowContext(ctx, s.st.q("SELECT "+jobCols+" FROM actiontrigger_jobs WHERE id = ?"), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: job %q: %w", id, flow.ErrNotFound)
+		}
+		return s.st.mapErr(err, "get job "+id)
+	})
+	return j, err
+}
+
+// ListJobs returns the jobs of an execution ordered by Seq, then insertion.
+func (s *Store) ListJobs(ctx context.Context, executionID string) ([]*flow.Job, error) {
+	order := " ORDER BY seq, rowid"
+	if s.st.d == PostgreSQL {
+		order = " ORDER BY seq, ord"
+	}
+	var out []*flow.Job
+	err := s.read(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, s.st.q("SELECT "+jobCols+" FROM actiontrigger_jobs WHERE execution_id = ?"+order), executionID)
+		if err != nil {
+			return s.st.mapErr(err, "list jobs")
+		}
+		defer rows.Close()
+		out = []*flow.Job{}
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				return s.st.mapErr(err, "list jobs")
+			}
+			out = append(out, j)
+		}
+		return s.st.mapErr(rows.Err(), "list jobs")
+	})
+	return out, err
+}

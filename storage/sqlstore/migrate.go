@@ -1,0 +1,156 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed migrations
+var migrationsFS embed.FS
+
+// ErrSchemaTooNew is returned by Migrate when the database was migrated by a
+// newer version of this package than the running one.
+var ErrSchemaTooNew = errors.New("sqlstore: the database schema is newer than this code")
+
+// migrationsTable records the applied migrations.
+const migrationsTable = "actiontrigger_schema_migrations"
+
+// advisoryLockKey is the PostgreSQL advisory lock Migrate holds.
+const advisoryLockKey = 7_353_011_245_001
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations of the dialect in version order.
+func (st *state) migrations() ([]migration, error) {
+	dir := path.Join("migrations", st.d.String())
+	entries, err := fs.ReadDir(migrationsFS, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		num, _, _ := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: migration %q: bad version", name)
+		}
+		b, err := migrationsFS.ReadFile(path.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// LatestSchemaVersion is the schema version this code migrates to.
+func (s *Store) LatestSchemaVersion() int {
+	ms, err := s.st.migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// Migrate applies the embedded migrations the database lacks, recording them
+// in the table actiontrigger_schema_migrations. It is safe to run again and
+// from several processes at once: PostgreSQL serialises it with an advisory
+// lock, SQLite with BEGIN IMMEDIATE. A database migrated by newer code fails
+// with ErrSchemaTooNew.
+func (s *Store) Migrate(ctx context.Context) error {
+	st := s.st
+	ms, err := st.migrations()
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	if st.d == SQLite {
+		st.wmu.Lock()
+		defer st.wmu.Unlock()
+	}
+	conn, err := st.db.Conn(ctx)
+	if err != nil {
+		return st.mapErr(err, "migrate: connect")
+	}
+	defer conn.Close()
+	begin := "BEGIN"
+	if st.d == SQLite {
+		begin = "BEGIN IMMEDIATE"
+	}
+	if _, err := conn.ExecContext(ctx, begin); err != nil {
+		return st.mapErr(err, "migrate: begin")
+	}
+	done := false
+	defer func() {
+		if !done {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	if st.d == PostgreSQL {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(advisoryLockKey)+")"); err != nil {
+			return st.mapErr(err, "migrate: advisory lock")
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+migrationsTable+
+		" (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"); err != nil {
+		return st.mapErr(err, "migrate: create "+migrationsTable)
+	}
+	var current sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM "+migrationsTable).Scan(&current); err != nil {
+		return st.mapErr(err, "migrate: read version")
+	}
+	latest := 0
+	if len(ms) > 0 {
+		latest = ms[len(ms)-1].version
+	}
+	if int(current.Int64) > latest {
+		return fmt.Errorf("%w: database at version %d, code knows up to %d", ErrSchemaTooNew, current.Int64, latest)
+	}
+	for _, m := range ms {
+		if m.version <= int(current.Int64) {
+			continue
+		}
+		for _, stmt := range splitStatements(m.sql) {
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				return st.mapErr(err, "migrate: "+m.name)
+			}
+		}
+		if _, err := conn.ExecContext(ctx, st.q("INSERT INTO "+migrationsTable+" (version, name, applied_at) VALUES (?, ?, ?)"),
+			m.version, m.name, time.Now().UnixMicro()); err != nil {
+			return st.mapErr(err, "migrate: record "+m.name)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return st.mapErr(err, "migrate: commit")
+	}
+	done = true
+	return nil
+}
+
+// splitStatements splits a migration at semicolons that end a line.
+func splitStatements(src string) []string {
+	var out []string
+	for _, part := range strings.Split(src, ";\n") {
+		if p := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(part), ";")); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

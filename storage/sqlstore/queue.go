@@ -1,0 +1,134 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// ClaimExecutions claims up to p.Limit runnable executions whose lease is
+// empty or ended, oldest first, in one statement: PostgreSQL locks the
+// candidates with FOR UPDATE SKIP LOCKED, SQLite runs one writer at a time.
+func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*flow.Execution, error) {
+	if p.Owner == "" {
+		return nil, errors.New("sqlstore: ClaimExecutions: empty owner")
+	}
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	var query string
+	if s.st.d == PostgreSQL {
+		query = `WITH c AS (SELECT seq FROM actiontrigger_executions
+			WHERE runnable AND (lease_owner = '' OR lease_until IS NULL OR lease_until < ?)
+			ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED)
+		UPDATE actiontrigger_executions e SET lease_owner = ?, lease_until = ?, attempt = e.attempt + 1
+		FROM c WHERE e.seq = c.seq RETURNING ` + prefixCols("e.", execCols)
+	} else {
+		query = `UPDATE actiontrigger_executions SET lease_owner = ?, lease_until = ?, attempt = attempt + 1
+		WHERE seq IN (SELECT seq FROM actiontrigger_executions
+			WHERE runnable AND (lease_owner = '' OR lease_until IS NULL OR lease_until < ?)
+			ORDER BY seq LIMIT ?) RETURNING ` + execCols
+	}
+	now, until := p.Now.UnixMicro(), tm(p.LeaseUntil)
+	args := []any{now, p.Limit, p.Owner, until}
+	if s.st.d == SQLite {
+		args = []any{p.Owner, until, now, p.Limit}
+	}
+	type claimed struct {
+		e   *flow.Execution
+		seq int64
+	}
+	var out []claimed
+	err := s.write(ctx, false, func(q querier) error {
+		out = out[:0]
+		rows, err := q.QueryContext(ctx, s.st.q(query), args...)
+		if err != nil {
+			return s.st.mapErr(err, "claim executions")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, seq, err := scanExecution(rows)
+			if err != nil {
+				return s.st.mapErr(err, "claim executions")
+			}
+			out = append(out, claimed{e, seq})
+		}
+		return s.st.mapErr(rows.Err(), "claim executions")
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	es := make([]*flow.Execution, len(out))
+	for i, c := range out {
+		es[i] = c.e
+	}
+	return es, nil
+}
+
+func prefixCols(prefix, cols string) string {
+	out := ""
+	start := 0
+	for i := 0; i <= len(cols); i++ {
+		if i == len(cols) || cols[i] == ',' {
+			name := cols[start:i]
+			for len(name) > 0 && name[0] == ' ' {
+				name = name[1:]
+			}
+			if out != "" {
+				out += ", "
+			}
+			out += prefix + name
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// ExtendLeases moves the lease end of the executions owner holds to until and
+// returns the ids it does not hold.
+func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if owner == "" {
+		return append([]string(nil), ids...), nil
+	}
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, tm(until), owner)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	query := s.st.q("UPDATE actiontrigger_executions SET lease_until = ? WHERE lease_owner = ? AND id IN (" + placeholders(len(ids)) + ") RETURNING id")
+	held := make(map[string]bool, len(ids))
+	err := s.write(ctx, false, func(q querier) error {
+		clear(held)
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return s.st.mapErr(err, "extend leases")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return s.st.mapErr(err, "extend leases")
+			}
+			held[id] = true
+		}
+		return s.st.mapErr(rows.Err(), "extend leases")
+	})
+	if err != nil {
+		return nil, err
+	}
+	var lost []string
+	for _, id := range ids {
+		if !held[id] {
+			lost = append(lost, id)
+		}
+	}
+	return lost, nil
+}

@@ -1,0 +1,752 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// maxNesting bounds how deep association values may nest in CreateRecord.
+const maxNesting = 32
+
+func unknownField(c *collection, field string) error {
+	if c.assocs[field] != nil {
+		return fmt.Errorf("sqlstore: collection %q: association %q is not a column: %w", c.name, field, flow.ErrUnknownField)
+	}
+	return fmt.Errorf("sqlstore: collection %q: field %q: %w", c.name, field, flow.ErrUnknownField)
+}
+
+func checkFilter(c *collection, f storage.Filter) error {
+	for k := range f {
+		if _, ok := c.columns[k]; !ok {
+			return unknownField(c, k)
+		}
+	}
+	return nil
+}
+
+// scanRecords reads rows of c's select list into records.
+func (s *Store) scanRecords(rows *sql.Rows, c *collection) ([]flow.Record, error) {
+	defer rows.Close()
+	out := []flow.Record{}
+	vals := make([]any, len(c.fields))
+	ptrs := make([]any, len(c.fields))
+	for rows.Next() {
+		for i := range vals {
+			vals[i] = nil
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, s.st.mapErr(err, "read "+c.name)
+		}
+		r := make(flow.Record, len(c.fields))
+		for i, f := range c.fields {
+			r[f] = decode(c.columns[f], vals[i])
+		}
+		out = append(out, r)
+	}
+	return out, s.st.mapErr(rows.Err(), "read "+c.name)
+}
+
+// where renders a filter as a WHERE condition with its arguments. Values that
+// cannot be stored in a column match nothing.
+func (s *Store) where(c *collection, f storage.Filter) (string, []any) {
+	if len(f) == 0 {
+		return "", nil
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var conds []string
+	var args []any
+	for _, k := range keys {
+		col := c.col(k)
+		want := f[k]
+		var list []any
+		isList := false
+		switch w := want.(type) {
+		case []any:
+			list, isList = w, true
+		case nil, string, []byte:
+		default:
+			if rv := reflect.ValueOf(want); rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+				list, isList = asList(want), true
+			}
+		}
+		if !isList {
+			if want == nil {
+				conds = append(conds, col+" IS NULL")
+				continue
+			}
+			v, err := s.st.encode(c, k, want)
+			if err != nil {
+				conds = append(conds, "1 = 0")
+				continue
+			}
+			conds, args = append(conds, col+" = ?"), append(args, v)
+			continue
+		}
+		var alts []string
+		var in []any
+		for _, x := range list {
+			if x == nil {
+				alts = append(alts, col+" IS NULL")
+				continue
+			}
+			if v, err := s.st.encode(c, k, x); err == nil {
+				in = append(in, v)
+			}
+		}
+		if len(in) > 0 {
+			alts = append(alts, col+" IN ("+placeholders(len(in))+")")
+			args = append(args, in...)
+		}
+		if len(alts) == 0 {
+			conds = append(conds, "1 = 0")
+			continue
+		}
+		conds = append(conds, "("+strings.Join(alts, " OR ")+")")
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// records returns the records of c matching f, in primary key order.
+func (s *Store) records(ctx context.Context, q querier, c *collection, f storage.Filter) ([]flow.Record, error) {
+	w, args := s.where(c, f)
+	rows, err := q.QueryContext(ctx, s.st.q("SELECT "+c.selectList+" FROM "+quote(c.table)+w+" ORDER BY "+c.orderBy), args...)
+	if err != nil {
+		return nil, s.st.mapErr(err, "list "+c.name)
+	}
+	return s.scanRecords(rows, c)
+}
+
+// find returns the first record of c whose field equals v, or nil.
+func (s *Store) find(ctx context.Context, q querier, c *collection, field string, v any) (flow.Record, error) {
+	if v == nil {
+		return nil, nil
+	}
+	ev, err := s.st.encode(c, field, v)
+	if err != nil {
+		return nil, nil // a value that cannot be stored matches nothing
+	}
+	rows, err := q.QueryContext(ctx, s.st.q("SELECT "+c.selectList+" FROM "+quote(c.table)+" WHERE "+c.col(field)+" = ? ORDER BY "+c.orderBy+" LIMIT 1"), ev)
+	if err != nil {
+		return nil, s.st.mapErr(err, "find "+c.name)
+	}
+	rs, err := s.scanRecords(rows, c)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+func asMap(v any) (flow.Record, bool) {
+	m, ok := v.(map[string]any)
+	return m, ok
+}
+
+// create validates values, creates the record (and the records its
+// association values create), links the ones they name and returns the
+// record as stored. The caller runs it in a transaction or savepoint that a
+// failure rolls back.
+func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection, values flow.Record, depth int, now *time.Time) (flow.Record, error) {
+	if depth > maxNesting {
+		return nil, fmt.Errorf("sqlstore: collection %q: association values nest deeper than %d: %w", c.name, maxNesting, flow.ErrInvalidRecord)
+	}
+	row := make(map[string]any, len(values)+3)
+	var assocNames []string
+	for k, v := range values {
+		if _, ok := c.columns[k]; !ok {
+			if c.assocs[k] == nil {
+				return nil, unknownField(c, k)
+			}
+			assocNames = append(assocNames, k)
+			continue
+		}
+		ev, err := s.st.encode(c, k, v)
+		if err != nil {
+			return nil, err
+		}
+		row[k] = ev
+	}
+	sort.Strings(assocNames)
+	type child struct {
+		a      *assoc
+		target *collection
+		v      any
+	}
+	var children []child
+	for _, k := range assocNames {
+		a, v := c.assocs[k], values[k]
+		target, err := sc.collection(a.target)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: collection %q: association %q: %w", c.name, k, err)
+		}
+		if a.kind != flow.FieldBelongsTo {
+			if a.kind == flow.FieldBelongsToMany {
+				if _, err := sc.collection(a.through); err != nil {
+					return nil, fmt.Errorf("sqlstore: collection %q: association %q: through: %w", c.name, k, err)
+				}
+			} else if len(target.keys) != 1 {
+				return nil, fmt.Errorf("sqlstore: collection %q: association %q: target %q has a composite key: link it through its own records: %w", c.name, k, target.name, flow.ErrInvalidRecord)
+			}
+			children = append(children, child{a, target, v})
+			continue
+		}
+		m, ok := asMap(v)
+		if !ok {
+			ev, err := s.st.encode(c, a.foreignKey, v)
+			if err != nil {
+				return nil, err
+			}
+			row[a.foreignKey] = ev
+			continue
+		}
+		if kv := m[a.targetKey]; kv != nil {
+			r, err := s.find(ctx, q, target, a.targetKey, kv)
+			if err != nil {
+				return nil, err
+			}
+			if r != nil {
+				ev, err := s.st.encode(c, a.foreignKey, r[a.targetKey])
+				if err != nil {
+					return nil, err
+				}
+				row[a.foreignKey] = ev
+				continue
+			}
+		}
+		parent, err := s.create(ctx, q, sc, target, m, depth+1, now)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := s.st.encode(c, a.foreignKey, parent[a.targetKey])
+		if err != nil {
+			return nil, err
+		}
+		row[a.foreignKey] = ev
+	}
+	if c.createdAt || c.updatedAt {
+		if now.IsZero() {
+			*now = time.Now().UTC().Truncate(time.Microsecond)
+		}
+		for _, f := range []string{"createdAt", "updatedAt"} {
+			if (f == "createdAt" && !c.createdAt) || (f == "updatedAt" && !c.updatedAt) || row[f] != nil {
+				continue
+			}
+			ev, err := s.st.encode(c, f, *now)
+			if err != nil {
+				return nil, err
+			}
+			row[f] = ev
+		}
+	}
+	explicitID := false
+	if c.autoID && row["id"] == nil {
+		delete(row, "id")
+	} else if c.autoID {
+		explicitID = true
+	}
+	cols := make([]string, 0, len(row))
+	args := make([]any, 0, len(row))
+	for _, f := range c.fields {
+		if v, ok := row[f]; ok {
+			cols = append(cols, c.col(f))
+			args = append(args, v)
+		}
+	}
+	var query string
+	if len(cols) == 0 {
+		query = "INSERT INTO " + quote(c.table) + " DEFAULT VALUES ON CONFLICT DO NOTHING RETURNING " + c.selectList
+	} else {
+		query = "INSERT INTO " + quote(c.table) + " (" + strings.Join(cols, ", ") + ") VALUES (" + placeholders(len(cols)) + ") ON CONFLICT DO NOTHING RETURNING " + c.selectList
+	}
+	rows, err := q.QueryContext(ctx, s.st.q(query), args...)
+	if err != nil {
+		return nil, s.st.mapErr(err, "create "+c.name)
+	}
+	rs, err := s.scanRecords(rows, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("sqlstore: collection %q: a record with key %s exists: %w", c.name, keyValues(c, row), flow.ErrDuplicate)
+	}
+	rec := rs[0]
+	if explicitID && s.st.d == PostgreSQL {
+		if err := s.bumpSequence(ctx, q, c, rec["id"]); err != nil {
+			return nil, err
+		}
+	}
+	for _, ch := range children {
+		if err := s.link(ctx, q, sc, rec, ch.a, ch.target, ch.v, depth, now); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+// bumpSequence keeps the id sequence of a PostgreSQL table above an id given
+// explicitly.
+func (s *Store) bumpSequence(ctx context.Context, q querier, c *collection, id any) error {
+	n, ok := asInt64(id)
+	if !ok || n < 1 {
+		return nil
+	}
+	_, err := q.ExecContext(ctx, `SELECT setval(seq, GREATEST($1::bigint, COALESCE(pg_sequence_last_value(seq), 0)))
+		FROM (SELECT pg_get_serial_sequence($2, $3)::regclass AS seq) s WHERE seq IS NOT NULL`, n, quote(c.table), c.colName["id"])
+	return s.st.mapErr(err, "advance the id sequence of "+c.table)
+}
+
+// link links the targets of a hasOne, hasMany or belongsToMany value to rec.
+func (s *Store) link(ctx context.Context, q querier, sc *schema, rec flow.Record, a *assoc, target *collection, v any, depth int, now *time.Time) error {
+	src := rec[a.sourceKey]
+	if src == nil {
+		return fmt.Errorf("sqlstore: association %q: the record has no %q to link by: %w", a.name, a.sourceKey, flow.ErrInvalidRecord)
+	}
+	lookupKey := a.targetKey
+	if a.kind != flow.FieldBelongsToMany {
+		lookupKey = target.keys[0]
+	}
+	var keys []any
+	for _, el := range asList(v) {
+		if m, ok := asMap(el); ok {
+			if kv := m[lookupKey]; kv != nil {
+				r, err := s.find(ctx, q, target, lookupKey, kv)
+				if err != nil {
+					return err
+				}
+				if r != nil {
+					keys = append(keys, r[lookupKey])
+					continue
+				}
+			}
+			if a.kind != flow.FieldBelongsToMany {
+				sub := make(flow.Record, len(m)+1)
+				for k, x := range m {
+					sub[k] = x
+				}
+				sub[a.foreignKey] = src
+				if _, err := s.create(ctx, q, sc, target, sub, depth+1, now); err != nil {
+					return err
+				}
+				continue
+			}
+			created, err := s.create(ctx, q, sc, target, m, depth+1, now)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, created[lookupKey])
+			continue
+		}
+		r, err := s.find(ctx, q, target, lookupKey, el)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return fmt.Errorf("sqlstore: association %q: no %s record with %s %v: %w", a.name, target.name, lookupKey, el, flow.ErrNotFound)
+		}
+		keys = append(keys, r[lookupKey])
+	}
+	if a.kind != flow.FieldBelongsToMany {
+		if len(keys) == 0 {
+			return nil
+		}
+		fk, err := s.st.encode(target, a.foreignKey, src)
+		if err != nil {
+			return err
+		}
+		args := []any{fk}
+		for _, k := range keys {
+			ek, err := s.st.encode(target, lookupKey, k)
+			if err != nil {
+				return err
+			}
+			args = append(args, ek)
+		}
+		_, err = q.ExecContext(ctx, s.st.q("UPDATE "+quote(target.table)+" SET "+target.col(a.foreignKey)+" = ? WHERE "+target.col(lookupKey)+" IN ("+placeholders(len(keys))+")"), args...)
+		return s.st.mapErr(err, "link "+target.name)
+	}
+	through, err := sc.collection(a.through)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := s.create(ctx, q, sc, through, flow.Record{a.foreignKey: src, a.otherKey: k}, depth+1, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keyValues(c *collection, row map[string]any) string {
+	parts := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		parts[i] = fmt.Sprintf("%s=%v", k, row[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// CreateRecord validates values, creates the record and the records its
+// association values create, links the ones they name, and returns the
+// record as stored (every column, NULL ones as nil). Nothing is written when
+// it fails.
+func (s *Store) CreateRecord(ctx context.Context, collection string, values flow.Record) (flow.Record, error) {
+	sc := s.st.sch.Load()
+	c, err := sc.collection(collection)
+	if err != nil {
+		return nil, err
+	}
+	for k := range values {
+		if _, ok := c.columns[k]; !ok && c.assocs[k] == nil {
+			return nil, unknownField(c, k)
+		}
+	}
+	var out flow.Record
+	err = s.write(ctx, true, func(q querier) error {
+		var now time.Time
+		out, err = s.create(ctx, q, sc, c, values, 0, &now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GetRecord returns the record with the given primary key with the appends
+// loaded.
+func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error) {
+	sc := s.st.sch.Load()
+	c, err := sc.collection(collection)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := compileAppends(sc, c, appends)
+	if err != nil {
+		return nil, err
+	}
+	for k := range key {
+		if !slices.Contains(c.keys, k) {
+			if _, ok := c.columns[k]; !ok {
+				return nil, unknownField(c, k)
+			}
+			return nil, fmt.Errorf("sqlstore: collection %q: %q is not a primary key field: %w", c.name, k, flow.ErrInvalidRecord)
+		}
+	}
+	conds := make([]string, len(c.keys))
+	args := make([]any, len(c.keys))
+	for i, k := range c.keys {
+		v := key[k]
+		if v == nil {
+			return nil, fmt.Errorf("sqlstore: collection %q: no value for key field %q: %w", c.name, k, flow.ErrInvalidRecord)
+		}
+		ev, err := s.st.encode(c, k, v)
+		if err != nil {
+			return nil, err
+		}
+		conds[i], args[i] = c.col(k)+" = ?", ev
+	}
+	var out flow.Record
+	err = s.read(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, s.st.q("SELECT "+c.selectList+" FROM "+quote(c.table)+" WHERE "+strings.Join(conds, " AND ")), args...)
+		if err != nil {
+			return s.st.mapErr(err, "get "+c.name)
+		}
+		rs, err := s.scanRecords(rows, c)
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("sqlstore: collection %q: record %s: %w", c.name, keyValues(c, key), flow.ErrNotFound)
+		}
+		out = rs[0]
+		return s.load(ctx, q, out, nodes)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListRecords returns the matching records in primary key order with the
+// appends loaded.
+func (s *Store) ListRecords(ctx context.Context, collection string, f storage.Filter, appends []string) ([]flow.Record, error) {
+	sc := s.st.sch.Load()
+	c, err := sc.collection(collection)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFilter(c, f); err != nil {
+		return nil, err
+	}
+	nodes, err := compileAppends(sc, c, appends)
+	if err != nil {
+		return nil, err
+	}
+	var out []flow.Record
+	err = s.read(ctx, func(q querier) error {
+		var err error
+		if out, err = s.records(ctx, q, c, f); err != nil {
+			return err
+		}
+		for _, r := range out {
+			if err := s.load(ctx, q, r, nodes); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateRecords sets values on every matching record and returns the records
+// as stored, in primary key order. Values may set columns and belongsTo
+// associations (a scalar sets the foreign key, a map is an existing target or
+// one to create). updatedAt, when declared and not given, is set to now.
+func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.Filter, values flow.Record) ([]flow.Record, error) {
+	sc := s.st.sch.Load()
+	c, err := sc.collection(collection)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFilter(c, f); err != nil {
+		return nil, err
+	}
+	for k := range values {
+		a := c.assocs[k]
+		if _, ok := c.columns[k]; !ok && a == nil {
+			return nil, unknownField(c, k)
+		}
+		if a != nil && a.kind != flow.FieldBelongsTo {
+			return nil, fmt.Errorf("sqlstore: collection %q: association %q: only belongsTo associations can be set by an update: %w", c.name, k, flow.ErrInvalidRecord)
+		}
+	}
+	var out []flow.Record
+	err = s.write(ctx, true, func(q querier) error {
+		w, wargs := s.where(c, f)
+		var one int
+		err := q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM "+quote(c.table)+w+" LIMIT 1"), wargs...).Scan(&one)
+		if err == sql.ErrNoRows {
+			out = []flow.Record{}
+			return nil
+		}
+		if err != nil {
+			return s.st.mapErr(err, "update "+c.name)
+		}
+		set := map[string]any{}
+		var now time.Time
+		for k, v := range values {
+			a := c.assocs[k]
+			if a == nil {
+				ev, err := s.st.encode(c, k, v)
+				if err != nil {
+					return err
+				}
+				set[k] = ev
+				continue
+			}
+			target, err := sc.collection(a.target)
+			if err != nil {
+				return fmt.Errorf("sqlstore: collection %q: association %q: %w", c.name, k, err)
+			}
+			fk := v
+			if m, ok := asMap(v); ok {
+				var r flow.Record
+				if kv := m[a.targetKey]; kv != nil {
+					if r, err = s.find(ctx, q, target, a.targetKey, kv); err != nil {
+						return err
+					}
+				}
+				if r == nil {
+					if r, err = s.create(ctx, q, sc, target, m, 1, &now); err != nil {
+						return err
+					}
+				}
+				fk = r[a.targetKey]
+			}
+			ev, err := s.st.encode(c, a.foreignKey, fk)
+			if err != nil {
+				return err
+			}
+			set[a.foreignKey] = ev
+		}
+		if c.updatedAt && values["updatedAt"] == nil {
+			ev, err := s.st.encode(c, "updatedAt", time.Now())
+			if err != nil {
+				return err
+			}
+			set["updatedAt"] = ev
+		}
+		if len(set) == 0 {
+			out, err = s.records(ctx, q, c, f)
+			return err
+		}
+		var sets []string
+		var args []any
+		for _, fld := range c.fields {
+			if v, ok := set[fld]; ok {
+				sets, args = append(sets, c.col(fld)+" = ?"), append(args, v)
+			}
+		}
+		rows, err := q.QueryContext(ctx, s.st.q("UPDATE "+quote(c.table)+" SET "+strings.Join(sets, ", ")+w+" RETURNING "+c.selectList), append(args, wargs...)...)
+		if err != nil {
+			return s.st.mapErr(err, "update "+c.name)
+		}
+		if out, err = s.scanRecords(rows, c); err != nil {
+			return err
+		}
+		sort.SliceStable(out, func(i, j int) bool {
+			for _, k := range c.keys {
+				if d := compareValues(out[i][k], out[j][k]); d != 0 {
+					return d < 0
+				}
+			}
+			return false
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// appendNode is one association of an appends tree.
+type appendNode struct {
+	a        *assoc
+	target   *collection
+	through  *collection
+	children []*appendNode
+}
+
+func compileAppends(sc *schema, c *collection, paths []string) ([]*appendNode, error) {
+	var roots []*appendNode
+	for _, path := range paths {
+		level, cur := &roots, c
+		for _, name := range strings.Split(path, ".") {
+			a := cur.assocs[name]
+			if a == nil {
+				if _, ok := cur.columns[name]; ok {
+					return nil, fmt.Errorf("sqlstore: collection %q: append %q: field %q is not an association: %w", c.name, path, name, flow.ErrUnknownField)
+				}
+				return nil, fmt.Errorf("sqlstore: collection %q: append %q: collection %q has no association %q: %w", c.name, path, cur.name, name, flow.ErrUnknownField)
+			}
+			var node *appendNode
+			for _, n := range *level {
+				if n.a == a {
+					node = n
+					break
+				}
+			}
+			if node == nil {
+				target, err := sc.collection(a.target)
+				if err != nil {
+					return nil, fmt.Errorf("sqlstore: collection %q: append %q: %w", c.name, path, err)
+				}
+				node = &appendNode{a: a, target: target}
+				if a.kind == flow.FieldBelongsToMany {
+					if node.through, err = sc.collection(a.through); err != nil {
+						return nil, fmt.Errorf("sqlstore: collection %q: append %q: %w", c.name, path, err)
+					}
+				}
+				*level = append(*level, node)
+			}
+			level, cur = &node.children, node.target
+		}
+	}
+	return roots, nil
+}
+
+// load sets the appended associations on rec.
+func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*appendNode) error {
+	for _, n := range nodes {
+		a := n.a
+		switch a.kind {
+		case flow.FieldBelongsTo:
+			r, err := s.find(ctx, q, n.target, a.targetKey, rec[a.foreignKey])
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				rec[a.name] = nil
+				continue
+			}
+			if err := s.load(ctx, q, r, n.children); err != nil {
+				return err
+			}
+			rec[a.name] = r
+		case flow.FieldHasOne, flow.FieldHasMany:
+			rows := []flow.Record{}
+			if src := rec[a.sourceKey]; src != nil {
+				var err error
+				if rows, err = s.records(ctx, q, n.target, storage.Filter{a.foreignKey: src}); err != nil {
+					return err
+				}
+			}
+			if a.kind == flow.FieldHasOne {
+				if len(rows) == 0 {
+					rec[a.name] = nil
+					continue
+				}
+				if err := s.load(ctx, q, rows[0], n.children); err != nil {
+					return err
+				}
+				rec[a.name] = rows[0]
+				continue
+			}
+			list, err := s.loadList(ctx, q, rows, n.children)
+			if err != nil {
+				return err
+			}
+			rec[a.name] = list
+		case flow.FieldBelongsToMany:
+			rows := []flow.Record{}
+			if src := rec[a.sourceKey]; src != nil {
+				joins, err := s.records(ctx, q, n.through, storage.Filter{a.foreignKey: src})
+				if err != nil {
+					return err
+				}
+				if len(joins) > 0 {
+					keys := make([]any, len(joins))
+					for i, j := range joins {
+						keys[i] = j[a.otherKey]
+					}
+					if rows, err = s.records(ctx, q, n.target, storage.Filter{a.targetKey: keys}); err != nil {
+						return err
+					}
+				}
+			}
+			list, err := s.loadList(ctx, q, rows, n.children)
+			if err != nil {
+				return err
+			}
+			rec[a.name] = list
+		}
+	}
+	return nil
+}
+
+func (s *Store) loadList(ctx context.Context, q querier, rows []flow.Record, children []*appendNode) ([]any, error) {
+	list := make([]any, len(rows))
+	for i, r := range rows {
+		if err := s.load(ctx, q, r, children); err != nil {
+			return nil, err
+		}
+		list[i] = r
+	}
+	return list, nil
+}

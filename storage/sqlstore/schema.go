@@ -1,0 +1,444 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+)
+
+// schema is the compiled record schema: every declared collection by full
+// name. It is immutable once published.
+type schema struct {
+	colls map[string]*collection
+}
+
+// collection is a compiled collection.
+type collection struct {
+	name   string // full name: "posts", "another:posts"
+	def    flow.Collection
+	keys   []string
+	autoID bool
+	// columns are the stored fields and their types: declared non-association
+	// fields, key fields, "id" for auto-id collections and the foreign keys the
+	// associations of any collection keep in this one.
+	columns map[string]flow.FieldType
+	// colName maps a field to its SQL column.
+	colName map[string]string
+	// fields lists the columns' fields in a fixed order (select lists).
+	fields []string
+	assocs map[string]*assoc
+	// createdAt and updatedAt are set when the collection declares those
+	// fields as dates.
+	createdAt, updatedAt bool
+	// table is the SQL table name (unquoted; validated).
+	table string
+	// inferred lists the foreign key columns no field declares (indexed).
+	inferred []string
+
+	selectList string // quoted columns of fields, in order
+	orderBy    string // quoted key columns
+}
+
+// assoc is a compiled association field.
+type assoc struct {
+	name       string
+	kind       flow.FieldType
+	target     string // full name
+	foreignKey string
+	targetKey  string
+	sourceKey  string
+	through    string
+	otherKey   string
+}
+
+func (sc *schema) collection(name string) (*collection, error) {
+	if c := sc.colls[name]; c != nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("sqlstore: collection %q: %w", name, flow.ErrUnknownCollection)
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// quote quotes a validated identifier.
+func quote(ident string) string { return `"` + ident + `"` }
+
+func (c *collection) col(field string) string { return quote(c.colName[field]) }
+
+// DeclareCollections adds the collections to the schema, replacing those with
+// the same full name. Each collection lives in a table named Collection.Table
+// or its name (prefixed with "<dataSource>__" outside the main data source),
+// created when missing. An existing table is used as is: every column the
+// collection needs (Field.Column or the field name) must exist in it.
+// Declaring the same collections again changes nothing.
+func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st := s.st
+	st.schMu.Lock()
+	defer st.schMu.Unlock()
+	old := st.sch.Load()
+	defs := make(map[string]flow.Collection, len(old.colls)+len(cs))
+	for name, c := range old.colls {
+		defs[name] = c.def
+	}
+	seen := make(map[string]bool, len(cs))
+	for i := range cs {
+		c := cloneCollection(&cs[i])
+		if c.Name == "" {
+			return fmt.Errorf("sqlstore: DeclareCollections: collection %d has no name", i)
+		}
+		name := c.FullName()
+		if seen[name] {
+			return fmt.Errorf("sqlstore: DeclareCollections: collection %q is declared twice", name)
+		}
+		seen[name] = true
+		defs[name] = c
+	}
+	sc, err := compileSchema(defs)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(sc.colls))
+	for name := range sc.colls {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	err = s.write(ctx, true, func(q querier) error {
+		for _, name := range names {
+			if err := s.ensureTable(ctx, q, sc.colls[name]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st.sch.Store(sc)
+	return nil
+}
+
+// tableColumns returns the columns of an existing table (nil: no table).
+func (s *Store) tableColumns(ctx context.Context, q querier, table string) (map[string]bool, error) {
+	query := "SELECT name FROM pragma_table_info(?)"
+	if s.st.d == PostgreSQL {
+		query = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
+	}
+	rows, err := q.QueryContext(ctx, s.st.q(query), table)
+	if err != nil {
+		return nil, s.st.mapErr(err, "inspect table "+table)
+	}
+	defer rows.Close()
+	var cols map[string]bool
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, s.st.mapErr(err, "inspect table "+table)
+		}
+		if cols == nil {
+			cols = map[string]bool{}
+		}
+		cols[name] = true
+	}
+	return cols, s.st.mapErr(rows.Err(), "inspect table "+table)
+}
+
+// ensureTable creates the table of c, or checks that the existing one has
+// every column c needs.
+func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) error {
+	have, err := s.tableColumns(ctx, q, c.table)
+	if err != nil {
+		return err
+	}
+	if have != nil {
+		for _, f := range c.fields {
+			if !have[c.colName[f]] {
+				return fmt.Errorf("sqlstore: DeclareCollections: collection %q: table %q has no column %q (field %q): %w",
+					c.name, c.table, c.colName[f], f, flow.ErrInvalidRecord)
+			}
+		}
+		return nil
+	}
+	var defs []string
+	single := c.autoID && len(c.keys) == 1 && c.keys[0] == "id"
+	for _, f := range c.fields {
+		typ := s.sqlType(c.columns[f])
+		if single && f == "id" {
+			if s.st.d == PostgreSQL {
+				defs = append(defs, c.col(f)+" BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+			} else {
+				defs = append(defs, c.col(f)+" INTEGER PRIMARY KEY")
+			}
+			continue
+		}
+		defs = append(defs, c.col(f)+" "+typ)
+	}
+	if !single {
+		defs = append(defs, "PRIMARY KEY ("+c.orderBy+")")
+	}
+	if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+quote(c.table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
+		return s.st.mapErr(err, "create table "+c.table)
+	}
+	for _, f := range c.inferred {
+		idx := c.table + "_" + c.colName[f] + "_idx"
+		if _, err := q.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS "+quote(idx)+" ON "+quote(c.table)+" ("+c.col(f)+")"); err != nil {
+			return s.st.mapErr(err, "create index "+idx)
+		}
+	}
+	return nil
+}
+
+func (s *Store) sqlType(t flow.FieldType) string {
+	pg := s.st.d == PostgreSQL
+	switch t {
+	case flow.FieldInteger:
+		if pg {
+			return "BIGINT"
+		}
+		return "INTEGER"
+	case flow.FieldNumber:
+		if pg {
+			return "DOUBLE PRECISION"
+		}
+		return "REAL"
+	case flow.FieldBoolean:
+		if pg {
+			return "BOOLEAN"
+		}
+		return "INTEGER"
+	case flow.FieldDate:
+		if pg {
+			return "TIMESTAMPTZ"
+		}
+		return "TEXT"
+	case flow.FieldJSON:
+		if pg {
+			return "JSONB"
+		}
+		return "TEXT"
+	}
+	return "TEXT"
+}
+
+func cloneCollection(c *flow.Collection) flow.Collection {
+	out := *c
+	out.PrimaryKey = slices.Clone(c.PrimaryKey)
+	out.Fields = slices.Clone(c.Fields)
+	if c.AutoID != nil {
+		v := *c.AutoID
+		out.AutoID = &v
+	}
+	return out
+}
+
+// compileSchema compiles every definition.
+func compileSchema(defs map[string]flow.Collection) (*schema, error) {
+	sc := &schema{colls: make(map[string]*collection, len(defs))}
+	for name, def := range defs {
+		c, err := compileCollection(name, def)
+		if err != nil {
+			return nil, err
+		}
+		sc.colls[name] = c
+	}
+	for _, c := range sc.colls {
+		for _, a := range c.assocs {
+			switch a.kind {
+			case flow.FieldHasOne, flow.FieldHasMany:
+				if t := sc.colls[a.target]; t != nil {
+					t.addColumn(a.foreignKey, c.columnType(a.sourceKey))
+				}
+			case flow.FieldBelongsToMany:
+				if j := sc.colls[a.through]; j != nil {
+					j.addColumn(a.foreignKey, c.columnType(a.sourceKey))
+					if t := sc.colls[a.target]; t != nil {
+						j.addColumn(a.otherKey, t.columnType(a.targetKey))
+					}
+				}
+			}
+		}
+	}
+	for _, c := range sc.colls {
+		for _, a := range c.assocs {
+			if a.kind == flow.FieldBelongsTo {
+				typ := flow.FieldInteger
+				if t := sc.colls[a.target]; t != nil {
+					typ = t.columnType(a.targetKey)
+				}
+				c.addColumn(a.foreignKey, typ)
+			}
+		}
+	}
+	for _, c := range sc.colls {
+		if err := c.finish(); err != nil {
+			return nil, err
+		}
+	}
+	return sc, nil
+}
+
+// finish maps fields to columns, validates identifiers and renders the
+// select list.
+func (c *collection) finish() error {
+	for f := range c.columns {
+		if _, ok := c.colName[f]; !ok {
+			c.colName[f] = f
+		}
+		c.fields = append(c.fields, f)
+	}
+	sort.Strings(c.fields)
+	// Keys first, in key order.
+	ordered := append([]string(nil), c.keys...)
+	for _, f := range c.fields {
+		if !slices.Contains(c.keys, f) {
+			ordered = append(ordered, f)
+		}
+	}
+	c.fields = ordered
+	if !identRE.MatchString(c.table) {
+		return fmt.Errorf("sqlstore: DeclareCollections: collection %q: table name %q is not a valid SQL identifier (letters, digits, underscore)", c.name, c.table)
+	}
+	cols := make([]string, len(c.fields))
+	seen := map[string]string{}
+	for i, f := range c.fields {
+		col := c.colName[f]
+		if !identRE.MatchString(col) {
+			return fmt.Errorf("sqlstore: DeclareCollections: collection %q: column %q of field %q is not a valid SQL identifier (letters, digits, underscore): set Field.Column", c.name, col, f)
+		}
+		if other, dup := seen[col]; dup {
+			return fmt.Errorf("sqlstore: DeclareCollections: collection %q: fields %q and %q map to the same column %q", c.name, other, f, col)
+		}
+		seen[col] = f
+		cols[i] = quote(col)
+	}
+	c.selectList = strings.Join(cols, ", ")
+	keys := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		keys[i] = c.col(k)
+	}
+	c.orderBy = strings.Join(keys, ", ")
+	return nil
+}
+
+func (c *collection) addColumn(name string, typ flow.FieldType) {
+	if _, ok := c.columns[name]; !ok && c.assocs[name] == nil {
+		c.columns[name] = typ
+		c.inferred = append(c.inferred, name)
+	}
+}
+
+func (c *collection) columnType(name string) flow.FieldType {
+	if t, ok := c.columns[name]; ok && t != "" {
+		return t
+	}
+	return flow.FieldInteger
+}
+
+func compileCollection(name string, def flow.Collection) (*collection, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("sqlstore: DeclareCollections: collection %q: %s", name, fmt.Sprintf(format, args...))
+	}
+	c := &collection{
+		name:    name,
+		def:     def,
+		keys:    def.Keys(),
+		columns: make(map[string]flow.FieldType, len(def.Fields)+2),
+		colName: make(map[string]string, len(def.Fields)+2),
+		assocs:  make(map[string]*assoc),
+	}
+	table := def.Table
+	if table == "" {
+		table = def.Name
+	}
+	if ds := def.DataSource; ds != "" && ds != "main" {
+		table = ds + "__" + table
+	}
+	c.table = table
+	if def.AutoID != nil {
+		c.autoID = *def.AutoID
+	} else {
+		c.autoID = len(c.keys) == 1 && c.keys[0] == "id"
+	}
+	ds := def.DataSource
+	for i := range def.Fields {
+		f := &def.Fields[i]
+		if f.Name == "" {
+			return nil, bad("field %d has no name", i)
+		}
+		if _, dup := c.columns[f.Name]; dup || c.assocs[f.Name] != nil {
+			return nil, bad("field %q is declared twice", f.Name)
+		}
+		if !f.Type.IsAssociation() {
+			c.columns[f.Name] = f.Type
+			if f.Column != "" {
+				c.colName[f.Name] = f.Column
+			}
+			if f.Type == flow.FieldDate {
+				c.createdAt = c.createdAt || f.Name == "createdAt"
+				c.updatedAt = c.updatedAt || f.Name == "updatedAt"
+			}
+			continue
+		}
+		if f.Target == "" {
+			return nil, bad("association %q has no target", f.Name)
+		}
+		a := &assoc{
+			name:       f.Name,
+			kind:       f.Type,
+			target:     targetName(ds, f.Target),
+			foreignKey: f.ForeignKey,
+			targetKey:  orDefault(f.TargetKey, "id"),
+			sourceKey:  orDefault(f.SourceKey, "id"),
+			otherKey:   f.OtherKey,
+		}
+		switch f.Type {
+		case flow.FieldBelongsTo:
+			a.foreignKey = orDefault(f.ForeignKey, f.Name+"Id")
+		case flow.FieldHasOne, flow.FieldHasMany:
+			if f.ForeignKey == "" {
+				return nil, bad("association %q needs a foreignKey (the target's field that holds this record's key)", f.Name)
+			}
+		case flow.FieldBelongsToMany:
+			if f.Through == "" || f.ForeignKey == "" || f.OtherKey == "" {
+				return nil, bad("association %q needs through, foreignKey and otherKey", f.Name)
+			}
+			a.through = targetName(ds, f.Through)
+		}
+		c.assocs[f.Name] = a
+	}
+	for _, k := range c.keys {
+		if c.assocs[k] != nil {
+			return nil, bad("key field %q is an association", k)
+		}
+		if _, ok := c.columns[k]; !ok {
+			c.columns[k] = flow.FieldInteger
+		}
+	}
+	if c.autoID {
+		if _, ok := c.columns["id"]; !ok {
+			c.columns["id"] = flow.FieldInteger
+		}
+	}
+	return c, nil
+}
+
+func targetName(dataSource, target string) string {
+	if strings.IndexByte(target, ':') >= 0 {
+		return target
+	}
+	return flow.JoinCollectionName(dataSource, target)
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,79 @@
+// Package sqlite opens a sqlstore.Store on SQLite through modernc.org/sqlite
+// (pure Go, no cgo). Import it only if the host uses SQLite.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
+)
+
+// BusyTimeoutMillis is how long a connection waits for a lock held by another
+// process before failing with SQLITE_BUSY.
+const BusyTimeoutMillis = 10000
+
+// DSN turns a path (a file name, ":memory:", or a "file:" URI such as
+// "file:x?mode=memory") into the modernc.org/sqlite data source name Open
+// uses: WAL journal, a busy timeout, and BEGIN IMMEDIATE transactions.
+func DSN(path string) string {
+	dsn := path
+	if dsn == ":memory:" {
+		dsn = "file::memory:"
+	}
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return fmt.Sprintf("%s%s_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate", dsn, sep, BusyTimeoutMillis)
+}
+
+// isMemory reports whether path names an in-memory database, which lives in
+// one connection.
+func isMemory(path string) bool {
+	return path == ":memory:" || strings.Contains(path, "mode=memory") || strings.HasPrefix(path, "file::memory:")
+}
+
+// Open opens (creating it if needed) the SQLite database at path, which may be
+// a file name, ":memory:" or a "file:" URI, and migrates it. The store owns
+// the database: Close closes it. An in-memory database is held by a single
+// connection, so it lives as long as the store.
+func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("sqlite: Open: empty path")
+	}
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	if isMemory(path) {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else {
+		db.SetMaxOpenConns(4)
+		db.SetMaxIdleConns(4)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	s, err := sqlstore.New(db, sqlstore.SQLite, sqlstore.WithOwnedDB())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: migrate %q: %w", path, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,145 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
+	"github.com/actiontrigger/actiontrigger/storage/storagetest"
+)
+
+func fileStore(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "store.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+var memN atomic.Int64
+
+func memoryStore(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	path := ":memory:"
+	if memN.Add(1)%2 == 0 {
+		path = "file:mem" + strconv.FormatInt(memN.Load(), 10) + "?mode=memory"
+	}
+	s, err := sqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformanceFile(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return fileStore(t) })
+}
+
+func TestConformanceMemory(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return memoryStore(t) })
+}
+
+func BenchmarkFile(b *testing.B) {
+	storagetest.Benchmark(b, func(b *testing.B) storage.Store { return fileStore(b) })
+}
+
+func BenchmarkMemory(b *testing.B) {
+	storagetest.Benchmark(b, func(b *testing.B) storage.Store { return memoryStore(b) })
+}
+
+func TestDurable(t *testing.T) {
+	require.True(t, memoryStore(t).Durable())
+}
+
+func TestMigrateTwiceAndConcurrently(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "m.db")
+	s := fileStore(t)
+	require.NoError(t, s.Migrate(ctx))
+	require.NoError(t, s.Migrate(ctx))
+
+	// Two stores (two pools, as two processes would have) on a fresh file.
+	db1, err := sql.Open("sqlite", sqlite.DSN(path))
+	require.NoError(t, err)
+	defer db1.Close()
+	db2, err := sql.Open("sqlite", sqlite.DSN(path))
+	require.NoError(t, err)
+	defer db2.Close()
+	s1, err := sqlstore.New(db1, sqlstore.SQLite)
+	require.NoError(t, err)
+	s2, err := sqlstore.New(db2, sqlstore.SQLite)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, st := range []*sqlstore.Store{s1, s2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	var n int
+	require.NoError(t, db1.QueryRow("SELECT COUNT(*) FROM actiontrigger_schema_migrations").Scan(&n))
+	require.Equal(t, s1.LatestSchemaVersion(), n)
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	s := fileStore(t)
+	_, err := s.DB().Exec("INSERT INTO actiontrigger_schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)")
+	require.NoError(t, err)
+	err = s.Migrate(t.Context())
+	require.Error(t, err)
+	require.True(t, errors.Is(err, sqlstore.ErrSchemaTooNew), err)
+}
+
+func TestMappedHostTable(t *testing.T) {
+	s := fileStore(t)
+	ctx := t.Context()
+	_, err := s.DB().Exec(`CREATE TABLE host_articles (article_id INTEGER PRIMARY KEY, headline TEXT)`)
+	require.NoError(t, err)
+	mapped := flow.Collection{
+		Name:       "articles",
+		Table:      "host_articles",
+		PrimaryKey: []string{"id"},
+		Fields: []flow.Field{
+			{Name: "id", Type: flow.FieldInteger, Column: "article_id"},
+			{Name: "title", Type: flow.FieldString, Column: "headline"},
+		},
+	}
+	require.NoError(t, s.DeclareCollections(ctx, []flow.Collection{mapped}))
+	r, err := s.CreateRecord(ctx, "articles", flow.Record{"title": "hello"})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), r["id"])
+	var headline string
+	require.NoError(t, s.DB().QueryRow(`SELECT headline FROM host_articles WHERE article_id = 1`).Scan(&headline))
+	require.Equal(t, "hello", headline)
+
+	bad := mapped
+	bad.Fields = append(append([]flow.Field(nil), mapped.Fields...), flow.Field{Name: "body", Type: flow.FieldText})
+	err = s.DeclareCollections(ctx, []flow.Collection{bad})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `"host_articles"`)
+	require.Contains(t, err.Error(), `"body"`)
+
+	invalid := flow.Collection{Name: "x; DROP TABLE y", Fields: []flow.Field{{Name: "a", Type: flow.FieldString}}}
+	require.Error(t, s.DeclareCollections(ctx, []flow.Collection{invalid}))
+}
+
+func TestBadPath(t *testing.T) {
+	_, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "missing-dir", "sub", "x.db"))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "x.db")
+}

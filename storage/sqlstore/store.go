@@ -1,0 +1,337 @@
+// Package sqlstore is a durable storage.Store on database/sql, for SQLite and
+// PostgreSQL.
+//
+// The host owns the *sql.DB and hands it to New with the Dialect of its
+// driver; the thin subpackages storage/sqlstore/sqlite and
+// storage/sqlstore/postgres open one with the right driver and settings and
+// migrate it. Migrate creates and upgrades the store's own tables (all named
+// with the prefix "actiontrigger_", so they never collide with the host's).
+//
+// Every method runs in one database transaction (or in the transaction of
+// InTx). Writes that can fail half-way inside InTx run under a SAVEPOINT, so a
+// failed write leaves the transaction usable; single-statement writes use
+// INSERT ... ON CONFLICT DO NOTHING and conditional UPDATEs instead, which
+// never fail on a duplicate or a lost compare-and-set.
+//
+// Records of the collections the host declares live in one table per
+// collection (created when missing, or mapped onto an existing host table).
+// Identifiers are validated and always quoted; values are always bound
+// parameters.
+//
+// With SQLite, the store serialises its write transactions with an in-process
+// mutex (SQLite allows one writer at a time): while the function of InTx runs,
+// other writers of the same Store wait, and fn must not write through the outer
+// store.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// Dialect names the SQL dialect of the database a Store runs on.
+type Dialect int
+
+// Dialects.
+const (
+	// SQLite (modernc.org/sqlite or any driver of SQLite 3.35 or later).
+	SQLite Dialect = iota + 1
+	// PostgreSQL (11 or later), for example through pgx/v5/stdlib.
+	PostgreSQL
+)
+
+// String returns the dialect's name.
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case PostgreSQL:
+		return "postgres"
+	}
+	return "Dialect(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Option configures a Store.
+type Option func(*options)
+
+type options struct {
+	ownDB bool
+}
+
+// WithOwnedDB makes Close close the *sql.DB. The driver subpackages use it for
+// the databases they open; a host that passes its own DB leaves it out.
+func WithOwnedDB() Option { return func(o *options) { o.ownDB = true } }
+
+// Store is a storage.Store on a SQL database. Create it with New (and call
+// Migrate) or with a driver subpackage's Open. All methods may be called
+// concurrently. A Store handed to the function of InTx is bound to that
+// transaction and fails once the transaction ended.
+type Store struct {
+	st *state
+	tx *txState // nil outside InTx
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// state is what a store and its transaction views share.
+type state struct {
+	db    *sql.DB
+	d     Dialect
+	opts  options
+	wmu   sync.Mutex // SQLite: serialises write transactions
+	sch   atomic.Pointer[schema]
+	schMu sync.Mutex
+}
+
+type txState struct {
+	mu   sync.Mutex
+	tx   *sql.Tx
+	done bool
+	sp   int // savepoint counter
+}
+
+// querier is what *sql.DB, *sql.Conn and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// New returns a store on db, which the host keeps owning (unless WithOwnedDB).
+// Call Migrate before using it.
+func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: New: nil *sql.DB")
+	}
+	if d != SQLite && d != PostgreSQL {
+		return nil, fmt.Errorf("sqlstore: New: unknown dialect %v", d)
+	}
+	st := &state{db: db, d: d}
+	for _, o := range opts {
+		o(&st.opts)
+	}
+	st.sch.Store(&schema{colls: map[string]*collection{}})
+	return &Store{st: st}, nil
+}
+
+// DB returns the database the store runs on.
+func (s *Store) DB() *sql.DB { return s.st.db }
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.st.d }
+
+// Close closes the database if the store owns it (WithOwnedDB), and does
+// nothing otherwise.
+func (s *Store) Close() error {
+	if s.st.opts.ownDB {
+		return s.st.db.Close()
+	}
+	return nil
+}
+
+// Durable reports true: committed writes are in the database.
+func (s *Store) Durable() bool { return true }
+
+var errTxDone = fmt.Errorf("sqlstore: the transaction has ended: %w", flow.ErrStorage)
+
+// InTx runs fn in one database transaction: its writes through tx commit
+// together when fn returns nil and are rolled back when it returns an error
+// or panics (the panic is propagated after the rollback). Calling InTx on tx
+// joins the transaction. DeclareCollections inside fn creates tables that may
+// outlive a rollback on SQLite... and are rolled back with it on PostgreSQL;
+// the declared schema itself is not transactional.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) (err error) {
+	if fn == nil {
+		return errors.New("sqlstore: InTx: nil function")
+	}
+	if s.tx != nil {
+		return fn(ctx, s)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, err := s.st.begin(ctx)
+	if err != nil {
+		return err
+	}
+	view := &Store{st: s.st, tx: t}
+	committed := false
+	defer func() {
+		if !committed {
+			t.mu.Lock()
+			t.done = true
+			_ = t.tx.Rollback()
+			t.mu.Unlock()
+			s.st.endWrite()
+		}
+	}()
+	if err := fn(ctx, view); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.done = true
+	cerr := t.tx.Commit()
+	t.mu.Unlock()
+	committed = true
+	s.st.endWrite()
+	if cerr != nil {
+		return s.st.mapErr(cerr, "commit")
+	}
+	return nil
+}
+
+// begin starts a write transaction (holding the SQLite write mutex).
+func (st *state) begin(ctx context.Context) (*txState, error) {
+	if st.d == SQLite {
+		st.wmu.Lock()
+	}
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		st.endWrite()
+		return nil, st.mapErr(err, "begin")
+	}
+	return &txState{tx: tx}, nil
+}
+
+func (st *state) endWrite() {
+	if st.d == SQLite {
+		st.wmu.Unlock()
+	}
+}
+
+// write runs fn in the store's transaction (under a savepoint when sp is set,
+// so that a failure undoes fn's statements only), or in a new transaction that
+// commits when fn succeeds.
+func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t := s.tx; t != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.done {
+			return errTxDone
+		}
+		if !sp {
+			return fn(t.tx)
+		}
+		t.sp++
+		name := "sp" + strconv.Itoa(t.sp)
+		if _, err := t.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+			return s.st.mapErr(err, "savepoint")
+		}
+		if err := fn(t.tx); err != nil {
+			if _, rerr := t.tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
+				return errors.Join(err, s.st.mapErr(rerr, "rollback to savepoint"))
+			}
+			_, _ = t.tx.ExecContext(context.WithoutCancel(ctx), "RELEASE SAVEPOINT "+name)
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+			return s.st.mapErr(err, "release savepoint")
+		}
+		return nil
+	}
+	t, err := s.st.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.st.endWrite()
+	if err := fn(t.tx); err != nil {
+		_ = t.tx.Rollback()
+		return err
+	}
+	if err := t.tx.Commit(); err != nil {
+		return s.st.mapErr(err, "commit")
+	}
+	return nil
+}
+
+// read runs fn in the store's transaction or on the database.
+func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t := s.tx; t != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.done {
+			return errTxDone
+		}
+		return fn(t.tx)
+	}
+	return fn(s.st.db)
+}
+
+// q rewrites a query written with ? placeholders for the dialect.
+func (st *state) q(query string) string {
+	if st.d != PostgreSQL {
+		return query
+	}
+	return rebind(query)
+}
+
+// rebind turns ? placeholders into $1, $2, ...
+func rebind(query string) string {
+	n := strings.Count(query, "?")
+	if n == 0 {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 2*n)
+	i := 0
+	for _, r := range []byte(query) {
+		if r == '?' {
+			i++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i))
+			continue
+		}
+		b.WriteByte(r)
+	}
+	return b.String()
+}
+
+// mapErr maps a database error to the flow sentinels: no rows is
+// flow.ErrNotFound, a unique violation flow.ErrDuplicate, anything else wraps
+// flow.ErrStorage with the database's message. Context errors pass through.
+func (st *state) mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlstore: %s: %w", what, flow.ErrNotFound)
+	}
+	if isUniqueViolation(err) {
+		return fmt.Errorf("sqlstore: %s: %w: %w", what, flow.ErrDuplicate, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w: %w", what, flow.ErrStorage, err)
+}
+
+// isUniqueViolation recognises unique violations without importing drivers:
+// PostgreSQL errors carry SQLSTATE 23505, SQLite ones the extended codes
+// SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).
+func isUniqueViolation(err error) bool {
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) && pg.SQLState() == "23505" {
+		return true
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		c := lite.Code()
+		return c == 2067 || c == 1555
+	}
+	return false
+}

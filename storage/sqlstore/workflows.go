@@ -1,0 +1,196 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+const wfCols = "w.id, w.wf_key, w.title, w.description, w.type, w.sync, w.enabled, w.is_current, w.config, w.options, w.nodes, w.version, w.executed, COALESCE(k.executed, 0), w.created_at, w.updated_at"
+
+const wfFrom = " FROM actiontrigger_workflows w LEFT JOIN actiontrigger_workflow_key_counters k ON k.wf_key = w.wf_key"
+
+func scanWorkflow(sc interface{ Scan(...any) error }) (*flow.Workflow, error) {
+	var w flow.Workflow
+	var cfg, opts, nodes []byte
+	var created, updated sql.NullInt64
+	if err := sc.Scan(&w.ID, &w.Key, &w.Title, &w.Description, &w.Type, &w.Sync, &w.Enabled, &w.Current,
+		&cfg, &opts, &nodes, &w.Version, &w.Executed, &w.AllExecuted, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := fromJS(cfg, &w.Config); err != nil {
+		return nil, err
+	}
+	if err := fromJS(opts, &w.Options); err != nil {
+		return nil, err
+	}
+	if err := fromJS(nodes, &w.Nodes); err != nil {
+		return nil, err
+	}
+	w.CreatedAt, w.UpdatedAt = fromTm(created), fromTm(updated)
+	return &w, nil
+}
+
+func checkWorkflow(w *flow.Workflow) error {
+	if w == nil {
+		return errors.New("sqlstore: nil workflow")
+	}
+	if w.ID == "" {
+		return errors.New("sqlstore: workflow without id")
+	}
+	return nil
+}
+
+func wfDoc(w *flow.Workflow) (cfg, opts, nodes any, err error) {
+	if cfg, err = js(w.Config); err != nil {
+		return
+	}
+	if opts, err = js(w.Options); err != nil {
+		return
+	}
+	nodes, err = js(w.Nodes)
+	return
+}
+
+// InsertWorkflow stores a new version with its counter at 0.
+func (s *Store) InsertWorkflow(ctx context.Context, w *flow.Workflow) error {
+	if err := checkWorkflow(w); err != nil {
+		return err
+	}
+	cfg, opts, nodes, err := wfDoc(w)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, false, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_workflows
+			(id, wf_key, title, description, type, sync, enabled, is_current, config, options, nodes, version, executed, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`),
+			w.ID, w.Key, w.Title, w.Description, w.Type, w.Sync, w.Enabled, w.Current, cfg, opts, nodes, w.Version, tm(w.CreatedAt), tm(w.UpdatedAt))
+		if err != nil {
+			return s.st.mapErr(err, "insert workflow "+w.ID)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var exists int
+			err := q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_workflows WHERE id = ?"), w.ID).Scan(&exists)
+			if err == nil {
+				return fmt.Errorf("sqlstore: workflow %q: %w", w.ID, flow.ErrDuplicate)
+			}
+			return fmt.Errorf("sqlstore: workflow %q: key %q already has a current version: %w", w.ID, w.Key, flow.ErrDuplicate)
+		}
+		return nil
+	})
+}
+
+// UpdateWorkflow replaces the version w.ID, keeping the store's counters.
+func (s *Store) UpdateWorkflow(ctx context.Context, w *flow.Workflow) error {
+	if err := checkWorkflow(w); err != nil {
+		return err
+	}
+	cfg, opts, nodes, err := wfDoc(w)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, false, func(q querier) error {
+		if w.Current {
+			var other string
+			err := q.QueryRowContext(ctx, s.st.q("SELECT id FROM actiontrigger_workflows WHERE wf_key = ? AND is_current AND id <> ?"), w.Key, w.ID).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("sqlstore: workflow %q: version %q of key %q is already current: %w", w.ID, other, w.Key, flow.ErrDuplicate)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return s.st.mapErr(err, "update workflow "+w.ID)
+			}
+		}
+		res, err := q.ExecContext(ctx, s.st.q(`UPDATE actiontrigger_workflows SET wf_key = ?, title = ?, description = ?, type = ?, sync = ?,
+			enabled = ?, is_current = ?, config = ?, options = ?, nodes = ?, version = ?, created_at = ?, updated_at = ? WHERE id = ?`),
+			w.Key, w.Title, w.Description, w.Type, w.Sync, w.Enabled, w.Current, cfg, opts, nodes, w.Version, tm(w.CreatedAt), tm(w.UpdatedAt), w.ID)
+		if err != nil {
+			return s.st.mapErr(err, "update workflow "+w.ID)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("sqlstore: workflow %q: %w", w.ID, flow.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// GetWorkflow returns the version id with its counters.
+func (s *Store) GetWorkflow(ctx context.Context, id string) (*flow.Workflow, error) {
+	var w *flow.Workflow
+	err := s.read(ctx, func(q querier) error {
+		var err error
+		w, err = scanWorkflow(q.QueryRowContext(ctx, s.st.q("SELECT "+wfCols+wfFrom+" WHERE w.id = ?"), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: workflow %q: %w", id, flow.ErrNotFound)
+		}
+		if err != nil {
+			return s.st.mapErr(err, "get workflow "+id)
+		}
+		return nil
+	})
+	return w, err
+}
+
+// ListWorkflows returns the matching versions, oldest first.
+func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]*flow.Workflow, error) {
+	var where []string
+	var args []any
+	if f.Key != "" {
+		where, args = append(where, "w.wf_key = ?"), append(args, f.Key)
+	}
+	if f.Enabled != nil {
+		where, args = append(where, "w.enabled = ?"), append(args, *f.Enabled)
+	}
+	if f.Current != nil {
+		where, args = append(where, "w.is_current = ?"), append(args, *f.Current)
+	}
+	if f.Type != "" {
+		if f.Type == flow.TriggerType {
+			where, args = append(where, "(w.type = ? OR w.type = '')"), append(args, f.Type)
+		} else {
+			where, args = append(where, "w.type = ?"), append(args, f.Type)
+		}
+	}
+	query := "SELECT " + wfCols + wfFrom
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY w.seq"
+	var out []*flow.Workflow
+	err := s.read(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, s.st.q(query), args...)
+		if err != nil {
+			return s.st.mapErr(err, "list workflows")
+		}
+		defer rows.Close()
+		out = []*flow.Workflow{}
+		for rows.Next() {
+			w, err := scanWorkflow(rows)
+			if err != nil {
+				return s.st.mapErr(err, "list workflows")
+			}
+			out = append(out, w)
+		}
+		return s.st.mapErr(rows.Err(), "list workflows")
+	})
+	return out, err
+}
+
+// DeleteWorkflow removes the version id. Its executions stay.
+func (s *Store) DeleteWorkflow(ctx context.Context, id string) error {
+	return s.write(ctx, false, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_workflows WHERE id = ?"), id)
+		if err != nil {
+			return s.st.mapErr(err, "delete workflow "+id)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("sqlstore: workflow %q: %w", id, flow.ErrNotFound)
+		}
+		return nil
+	})
+}
