@@ -182,3 +182,55 @@ func Example_customNode() {
 }
 
 var _ = storage.Filter{}
+
+// A manual node pauses an async execution until its assignee decides; the
+// decision resumes it on a worker.
+func Example_approval() {
+	ctx := context.Background()
+	eng, _ := actiontrigger.New(ctx, actiontrigger.Config{Collections: exampleCollections(), Logger: quiet})
+	_ = eng.Start(ctx)
+	defer eng.Stop(ctx)
+	_, err := eng.SaveWorkflow(ctx, flow.Workflow{
+		Key: "approve-big", Enabled: true,
+		Config: flow.TriggerConfig{Collection: "expenses"},
+		Nodes: []flow.Node{
+			{Key: "manager", Type: "manual", Config: map[string]any{
+				"assignees": []any{7},
+				"title":     "Approve {{$context.data.title}}",
+				"forms": map[string]any{"decision": map[string]any{"actions": []any{
+					map[string]any{"key": "approve", "status": 1},
+					map[string]any{"key": "reject", "status": -5},
+				}}},
+			}},
+			{Key: "book", Type: "create", Config: map[string]any{"collection": "ledger",
+				"params": map[string]any{"values": map[string]any{"title": "{{$context.data.title}}", "note": "approved"}}}},
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, _ := eng.AfterAction(ctx, actiontrigger.Action{Collection: "expenses", Name: actiontrigger.ActionCreate, TriggerWorkflows: "approve-big"},
+		map[string]any{"id": 1, "title": "Flight", "amount": 900}, actiontrigger.User{ID: 3})
+	_ = eng.WaitIdle(ctx)
+
+	manager := actiontrigger.User{ID: 7}
+	tasks, _ := eng.Tasks(ctx, manager, actiontrigger.TaskFilter{Statuses: []flow.TaskStatus{flow.TaskPending}})
+	x, _ := eng.Execution(ctx, res.Executions[0].ID)
+	fmt.Println(x.Status, len(tasks), tasks[0].Title)
+
+	_, err = eng.SubmitTask(ctx, tasks[0].ID, actiontrigger.User{ID: 3}, map[string]any{"decision": map[string]any{}, "_": "approve"})
+	fmt.Println(errors.Is(err, actiontrigger.ErrForbidden))
+	_, err = eng.SubmitTask(ctx, tasks[0].ID, manager, map[string]any{"decision": map[string]any{"comment": "ok"}, "_": "approve"})
+	fmt.Println(err)
+
+	_ = eng.WaitIdle(ctx)
+	x, _ = eng.Execution(ctx, x.ID)
+	ledger, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	fmt.Println(x.Status, ledger[0]["title"], ledger[0]["note"])
+	// Output:
+	// STARTED 1 Approve Flight
+	// true
+	// <nil>
+	// RESOLVED Flight approved
+}
