@@ -309,18 +309,7 @@ func (e *Engine) eventData(ctx context.Context, coll *flow.Collection, c candida
 
 // publicRecord copies a record for an execution's context, without hidden fields.
 func (e *Engine) publicRecord(coll *flow.Collection, rec flow.Record) flow.Record {
-	out := nodes.StripHidden(collectionSet(e.collections), coll, rec)
-	if sameMap(out, rec) {
-		out = make(flow.Record, len(rec))
-		for k, v := range rec {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-func sameMap(a, b map[string]any) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	return nodes.PublicCopy(collectionSet(e.collections), coll, rec)
 }
 
 func (e *Engine) loadToOne(ctx context.Context, coll *flow.Collection, f *flow.Field, rec flow.Record) (flow.Record, error) {

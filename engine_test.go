@@ -931,3 +931,29 @@ func TestEngine_AsyncRunsInParallel(t *testing.T) {
 		require.Equal(t, flow.ExecutionResolved, x.Status)
 	}
 }
+
+// Deleting a workflow aborts its paused executions (and their pending jobs), so
+// nothing waits forever on a workflow that no longer exists; finished ones stay.
+func TestEngine_DeleteWorkflowAbortsPausedExecutions(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	eng := newEngine(t, started())
+	save(t, eng, asyncWF("w", "posts", n("p", "prompt", nil)))
+	save(t, eng, asyncWF("done", "posts", n("e", "echo", nil)))
+	res := after(t, eng, createAction("posts", "w,done"), record(t, eng, "posts", flow.Record{"title": "t"}), memberA)
+	waitIdle(t, eng)
+	paused, finished := res.Executions[0].ID, res.Executions[1].ID
+	require.Equal(t, flow.ExecutionStarted, execution(t, eng, paused).Status)
+	job := pendingJob(t, eng, paused)
+
+	require.NoError(t, eng.DeleteWorkflow(ctx, "w"))
+	x := execution(t, eng, paused)
+	require.Equal(t, flow.ExecutionAborted, x.Status)
+	require.Equal(t, flow.ReasonWorkflowDeleted, x.Reason)
+	require.Equal(t, flow.JobAborted, jobsOf(t, eng, paused)[0].Status)
+	require.ErrorIs(t, eng.Resume(ctx, job.ID, flow.JobResolved, nil), actiontrigger.ErrExecutionEnded)
+
+	require.NoError(t, eng.DeleteWorkflow(ctx, "done"))
+	require.Equal(t, flow.ExecutionResolved, execution(t, eng, finished).Status, "finished executions are kept as they were")
+	require.ErrorIs(t, eng.DeleteWorkflow(ctx, "w"), flow.ErrNotFound)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -396,8 +397,10 @@ func (e *Engine) Revise(ctx context.Context, key string) (*flow.Workflow, error)
 }
 
 // DeleteWorkflow deletes every version of key; it no longer triggers.
-// Executions are kept.
+// Finished executions are kept; queued and paused ones are aborted (reason
+// "workflow_deleted"), with their pending jobs and tasks.
 func (e *Engine) DeleteWorkflow(ctx context.Context, key string) error {
+	var deleted []string
 	err := e.store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 		list, err := tx.ListWorkflows(ctx, storage.WorkflowFilter{Key: key})
 		if err != nil {
@@ -407,14 +410,27 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, key string) error {
 			return fmt.Errorf("actiontrigger: workflow %q: %w", key, flow.ErrNotFound)
 		}
 		for _, w := range list {
+			live, err := tx.ListExecutions(ctx, storage.ExecutionFilter{WorkflowID: w.ID, Statuses: []flow.ExecutionStatus{flow.ExecutionQueueing, flow.ExecutionStarted}})
+			if err != nil {
+				return err
+			}
+			for _, x := range live {
+				if err := e.abort(storage.WithTx(ctx, tx), x.ID, flow.ReasonWorkflowDeleted); err != nil && !errors.Is(err, ErrExecutionEnded) {
+					return err
+				}
+			}
 			if err := tx.DeleteWorkflow(ctx, w.ID); err != nil {
 				return err
 			}
+			deleted = append(deleted, w.ID)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for _, id := range deleted {
+		e.plans.Delete(id)
 	}
 	e.mu.Lock()
 	e.unindexLocked(key)

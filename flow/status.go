@@ -130,4 +130,6 @@ const (
 	ReasonTimeout       = "timeout"
 	ReasonManualCancel  = "manual_cancel"
 	ReasonParentAborted = "parent_aborted"
+	// ReasonWorkflowDeleted: the workflow was deleted while the execution waited.
+	ReasonWorkflowDeleted = "workflow_deleted"
 )

@@ -3,6 +3,7 @@ package nodes
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/actiontrigger/actiontrigger/expression"
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -119,6 +120,18 @@ func StripHidden(cl CollectionLookup, coll *flow.Collection, rec flow.Record) fl
 		return rec
 	}
 	return stripHidden(cl, coll, rec, 0)
+}
+
+// PublicCopy returns a new top-level copy of rec without the collection's
+// hidden fields (recursing into loaded associations), for storing as event data.
+func PublicCopy(cl CollectionLookup, coll *flow.Collection, rec flow.Record) flow.Record {
+	if rec == nil {
+		return nil
+	}
+	if coll != nil && hasHidden(cl, coll, 0) {
+		return stripHidden(cl, coll, rec, 0)
+	}
+	return maps.Clone(rec)
 }
 
 func hasHidden(cl CollectionLookup, coll *flow.Collection, depth int) bool {
