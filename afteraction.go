@@ -61,7 +61,10 @@ func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user 
 	}
 	stack := flow.StackFrom(ctx)
 	userCtx := e.userContext(user)
-	var async []*flow.Execution
+	var (
+		async []*flow.Execution
+		plain []flow.Record // records copied for event data, shared by workflows
+	)
 	for _, c := range cands {
 		if stack != nil && e.stackLimited(stack, c.wf) {
 			res.Skipped = append(res.Skipped, Skip{Workflow: c.wf.Key, Reason: ErrStackLimit.Error()})
@@ -69,8 +72,18 @@ func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user 
 			continue
 		}
 		for i, rec := range records {
-			payload, err := e.eventData(ctx, coll, c, rec)
-			if err != nil {
+			var payload any
+			if len(c.fields) == 0 && len(c.wf.Config.Appends) == 0 {
+				// The record as the action returned it: one copy serves every
+				// workflow (event data is immutable once stored).
+				if plain == nil {
+					plain = make([]flow.Record, len(records))
+				}
+				if plain[i] == nil {
+					plain[i] = e.publicRecord(coll, rec)
+				}
+				payload = plain[i]
+			} else if payload, err = e.eventData(ctx, coll, c, rec); err != nil {
 				return res, fmt.Errorf("actiontrigger: workflow %q: event data: %w", c.wf.Key, err)
 			}
 			x := e.newExecution(c.wf, map[string]any{"data": payload, "user": userCtx, "roleName": user.Role}, stack)
