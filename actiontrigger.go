@@ -54,6 +54,10 @@ type Config struct {
 	// PollInterval is how often idle workers look for work enqueued by other
 	// processes or left by dead ones (default 1s).
 	PollInterval time.Duration
+	// RefreshInterval is how often the engine reloads the enabled workflows from
+	// the store, to see changes other processes sharing it made. Default: 5s on
+	// a durable store, never on one that is not (a negative value disables it).
+	RefreshInterval time.Duration
 	// Logger receives the engine's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Default: time.Now.
@@ -194,19 +198,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		Env: cfg.Env, Now: e.cfg.Now, Owner: e.owner, PlanFor: e.planFor,
 	}
 	e.exec.Init()
-	e.byKey = map[string]*flow.Workflow{}
-	e.globals = map[string][]*flow.Workflow{}
-	enabled := true
-	wfs, err := e.store.ListWorkflows(ctx, storage.WorkflowFilter{Enabled: &enabled})
-	if err != nil {
-		return nil, fmt.Errorf("actiontrigger: load workflows: %w", err)
-	}
-	for _, wf := range wfs {
-		if _, err := e.plan(wf); err != nil {
-			e.log.Error("actiontrigger: stored workflow does not compile; left out", "workflow", wf.Key, "id", wf.ID, "err", err)
-			continue
-		}
-		e.index(wf)
+	if err := e.Refresh(ctx); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -237,6 +230,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.stopSweep = cancel
 	e.sweepWG.Add(1)
 	go e.sweep(sctx)
+	if every := e.refreshInterval(); every > 0 {
+		e.sweepWG.Add(1)
+		go e.refreshLoop(sctx, every)
+	}
 	e.started = true
 	return nil
 }
@@ -469,4 +466,59 @@ func normalizeCollections(cs []flow.Collection) []flow.Collection {
 		}
 	}
 	return out
+}
+
+func (e *Engine) refreshInterval() time.Duration {
+	switch {
+	case e.cfg.RefreshInterval < 0:
+		return 0
+	case e.cfg.RefreshInterval > 0:
+		return e.cfg.RefreshInterval
+	case e.store.Durable():
+		return 5 * time.Second
+	}
+	return 0
+}
+
+func (e *Engine) refreshLoop(ctx context.Context, every time.Duration) {
+	defer e.sweepWG.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("actiontrigger: refresh workflows", "err", err)
+		}
+	}
+}
+
+// Refresh reloads the enabled workflows from the store, picking up versions
+// that other processes sharing the store saved, enabled or disabled. Engines
+// started on a durable store do it every Config.RefreshInterval.
+func (e *Engine) Refresh(ctx context.Context) error {
+	enabled := true
+	wfs, err := e.store.ListWorkflows(ctx, storage.WorkflowFilter{Enabled: &enabled})
+	if err != nil {
+		return fmt.Errorf("actiontrigger: refresh workflows: %w", err)
+	}
+	byKey := make(map[string]*flow.Workflow, len(wfs))
+	globals := map[string][]*flow.Workflow{}
+	for _, w := range wfs {
+		if _, err := e.plan(w); err != nil {
+			e.log.Error("actiontrigger: stored workflow does not compile; left out", "workflow", w.Key, "id", w.ID, "err", err)
+			continue
+		}
+		byKey[w.Key] = w
+		if w.Config.Global {
+			globals[w.Config.Collection] = append(globals[w.Config.Collection], w)
+		}
+	}
+	e.mu.Lock()
+	e.byKey, e.globals = byKey, globals
+	e.mu.Unlock()
+	return nil
 }

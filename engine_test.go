@@ -16,6 +16,7 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/storage/memory"
 )
 
 // ---- SPEC section 2: sync outcomes ----
@@ -956,4 +957,25 @@ func TestEngine_DeleteWorkflowAbortsPausedExecutions(t *testing.T) {
 	require.NoError(t, eng.DeleteWorkflow(ctx, "done"))
 	require.Equal(t, flow.ExecutionResolved, execution(t, eng, finished).Status, "finished executions are kept as they were")
 	require.ErrorIs(t, eng.DeleteWorkflow(ctx, "w"), flow.ErrNotFound)
+}
+
+// Engines sharing one store see each other's workflow changes: explicitly
+// through Refresh, and periodically with Config.RefreshInterval.
+func TestEngine_RefreshSeesOtherProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	shared := memory.New()
+	a := newEngine(t, withConfig(func(c *actiontrigger.Config) { c.Store = shared; c.RefreshInterval = 20 * time.Millisecond }), started())
+	b := newEngine(t, withConfig(func(c *actiontrigger.Config) { c.Store = shared }))
+
+	save(t, b, syncWF("w", "posts", n("e", "echo", nil)))
+	eventually(t, 5*time.Second, func() bool {
+		res, err := a.AfterAction(ctx, createAction("posts", "w"), flow.Record{"id": 1, "title": "t"}, memberA)
+		return err == nil && len(res.Executions) == 1
+	}, "engine a never saw the workflow engine b saved")
+
+	require.NoError(t, b.Disable(ctx, "w"))
+	require.NoError(t, a.Refresh(ctx))
+	_, err := a.AfterAction(ctx, createAction("posts", "w"), flow.Record{"id": 1, "title": "t"}, memberA)
+	require.ErrorIs(t, err, actiontrigger.ErrBinding, "a disabled workflow no longer runs after Refresh")
 }

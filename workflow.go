@@ -232,13 +232,6 @@ func (e *Engine) reindexKey(ctx context.Context, key string) {
 	}
 }
 
-func (e *Engine) index(w *flow.Workflow) {
-	e.mu.Lock()
-	e.unindexLocked(w.Key)
-	e.indexLocked(w)
-	e.mu.Unlock()
-}
-
 func (e *Engine) indexLocked(w *flow.Workflow) {
 	if _, err := e.plan(w); err != nil {
 		e.log.Error("actiontrigger: enabled workflow does not compile; not indexed", "workflow", w.Key, "err", err)
