@@ -58,6 +58,10 @@ type Config struct {
 	// the store, to see changes other processes sharing it made. Default: 5s on
 	// a durable store, never on one that is not (a negative value disables it).
 	RefreshInterval time.Duration
+	// OnRunDone, if set, is called after every async run of an execution on
+	// this process's workers (ended, or paused again), with the execution as
+	// stored. It runs on the worker: keep it fast (metrics, notifications).
+	OnRunDone func(x *flow.Execution)
 	// Logger receives the engine's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Default: time.Now.
@@ -298,6 +302,9 @@ func (e *Engine) handle(ctx context.Context, x *flow.Execution) {
 		return
 	}
 	e.afterRun(out)
+	if e.cfg.OnRunDone != nil && out != nil {
+		e.cfg.OnRunDone(out.Execution)
+	}
 }
 
 const maxAttempts = 5

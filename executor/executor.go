@@ -164,17 +164,19 @@ func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*
 
 // Process runs a claimed execution (one this process holds the lease of): it
 // starts a QUEUEING execution, resumes the job named by ResumeJobID, or recovers
-// an execution whose worker died by continuing after its last persisted job. On a
-// durable store each node's job commits with its side effects, so a crash never
-// runs a finished node twice; on a store that is not durable a run of atomic
-// nodes commits once.
+// an execution whose worker died by continuing after its last persisted job.
+// When every node is atomic (nodes.Atomic) the run commits once: the jobs, the
+// nodes' side effects and the outcome together, so a crash leaves the execution
+// as it was before the run and it is run again from there. Otherwise each node's
+// job commits on its own (with the side effects of atomic nodes), so a crash
+// never runs a finished node twice.
 func (x *Executor) Process(ctx context.Context, e *flow.Execution) (*Outcome, error) {
 	plan, err := x.PlanFor(ctx, e.WorkflowID)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrNoPlan, e.WorkflowID, err)
 	}
 	ctx = withFrame(ctx, e)
-	if !x.Store.Durable() && plan.atomic {
+	if plan.atomic {
 		var out *Outcome
 		err := x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 			ctx = storage.WithTx(ctx, tx)
