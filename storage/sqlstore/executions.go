@@ -210,7 +210,7 @@ func (s *Store) UpdateExecution(ctx context.Context, e *flow.Execution, expect s
 	args := []any{e.WorkflowID, e.Key, e.EventKey, ctxJS, int(e.Status), e.Reason, e.Sync, e.Manually, stackJS, e.Runnable, e.ResumeJobID,
 		e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt), tm(e.ExpiresAt), tm(e.EndedAt),
 		e.ID, int(expect.Status), expect.LeaseOwner, expect.LeaseOwner}
-	return s.write(ctx, false, func(q querier) error {
+	return s.writeAuto(ctx, func(q querier) error {
 		// Fast path: the event identity does not move.
 		res, err := q.ExecContext(ctx, s.st.q(set+" AND workflow_id = ? AND event_key = ?"), append(args, e.WorkflowID, e.EventKey)...)
 		if err != nil {

@@ -85,18 +85,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		st.wmu.Lock()
 		defer st.wmu.Unlock()
 	}
-	conn, err := st.db.Conn(ctx)
+	conn, err := st.beginMigration(ctx)
 	if err != nil {
-		return st.mapErr(err, "migrate: connect")
+		return err
 	}
 	defer conn.Close()
-	begin := "BEGIN"
-	if st.d == SQLite {
-		begin = "BEGIN IMMEDIATE"
-	}
-	if _, err := conn.ExecContext(ctx, begin); err != nil {
-		return st.mapErr(err, "migrate: begin")
-	}
 	done := false
 	defer func() {
 		if !done {
@@ -153,4 +146,41 @@ func splitStatements(src string) []string {
 		}
 	}
 	return out
+}
+
+// beginMigration opens a connection and begins the migration transaction on
+// it. SQLite connections opening a new database at once (switching it to WAL)
+// may fail with SQLITE_BUSY without waiting: those attempts are retried.
+func (st *state) beginMigration(ctx context.Context) (*sql.Conn, error) {
+	begin := "BEGIN"
+	if st.d == SQLite {
+		begin = "BEGIN IMMEDIATE"
+	}
+	for attempt := 0; ; attempt++ {
+		conn, err := st.db.Conn(ctx)
+		if err == nil {
+			if _, err = conn.ExecContext(ctx, begin); err == nil {
+				return conn, nil
+			}
+			conn.Close()
+		}
+		if !isBusy(err) || attempt >= 200 {
+			return nil, st.mapErr(err, "migrate: begin")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// isBusy recognises SQLITE_BUSY and SQLITE_LOCKED (and their extended codes).
+func isBusy(err error) bool {
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		c := lite.Code() & 0xff
+		return c == 5 || c == 6
+	}
+	return false
 }

@@ -43,7 +43,7 @@ func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*
 		seq int64
 	}
 	var out []claimed
-	err := s.write(ctx, false, func(q querier) error {
+	err := s.writeAuto(ctx, func(q querier) error {
 		out = out[:0]
 		rows, err := q.QueryContext(ctx, s.st.q(query), args...)
 		if err != nil {
@@ -105,7 +105,7 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 	}
 	query := s.st.q("UPDATE actiontrigger_executions SET lease_until = ? WHERE lease_owner = ? AND id IN (" + placeholders(len(ids)) + ") RETURNING id")
 	held := make(map[string]bool, len(ids))
-	err := s.write(ctx, false, func(q querier) error {
+	err := s.writeAuto(ctx, func(q querier) error {
 		clear(held)
 		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {

@@ -265,6 +265,12 @@ func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection
 			args = append(args, v)
 		}
 	}
+	if len(cols) == 0 && c.autoID && s.st.d == SQLite {
+		// SQLite takes no upsert clause after DEFAULT VALUES: name the key
+		// instead; NULL makes it assign one.
+		cols = append(cols, c.col("id"))
+		args = append(args, nil)
+	}
 	var query string
 	if len(cols) == 0 {
 		query = "INSERT INTO " + quote(c.table) + " DEFAULT VALUES ON CONFLICT DO NOTHING RETURNING " + c.selectList

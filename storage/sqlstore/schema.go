@@ -73,9 +73,11 @@ func (c *collection) col(field string) string { return quote(c.colName[field]) }
 // DeclareCollections adds the collections to the schema, replacing those with
 // the same full name. Each collection lives in a table named Collection.Table
 // or its name (prefixed with "<dataSource>__" outside the main data source),
-// created when missing. An existing table is used as is: every column the
-// collection needs (Field.Column or the field name) must exist in it.
-// Declaring the same collections again changes nothing.
+// created when missing. A collection that names a Table or a Field.Column maps
+// onto a host table: every column it needs must exist (a missing one is an
+// error naming the table and the column), and the table is never altered.
+// Other existing tables get the columns a new declaration adds. Declaring the
+// same collections again changes nothing.
 func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -159,9 +161,16 @@ func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) error
 	}
 	if have != nil {
 		for _, f := range c.fields {
-			if !have[c.colName[f]] {
-				return fmt.Errorf("sqlstore: DeclareCollections: collection %q: table %q has no column %q (field %q): %w",
-					c.name, c.table, c.colName[f], f, flow.ErrInvalidRecord)
+			if have[c.colName[f]] {
+				continue
+			}
+			if c.mapped() {
+				return fmt.Errorf("sqlstore: DeclareCollections: collection %q: table %q has no column %q (field %q)",
+					c.name, c.table, c.colName[f], f)
+			}
+			// A table of the store's own that a later declaration extends.
+			if _, err := q.ExecContext(ctx, "ALTER TABLE "+quote(c.table)+" ADD COLUMN "+c.col(f)+" "+s.sqlType(c.columns[f])); err != nil {
+				return s.st.mapErr(err, "add column "+c.colName[f]+" to "+c.table)
 			}
 		}
 		return nil
@@ -193,6 +202,20 @@ func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) error
 		}
 	}
 	return nil
+}
+
+// mapped reports whether the collection maps onto a host table (it names a
+// Table or a Column): such a table is never altered.
+func (c *collection) mapped() bool {
+	if c.def.Table != "" {
+		return true
+	}
+	for _, f := range c.def.Fields {
+		if f.Column != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Store) sqlType(t flow.FieldType) string {

@@ -18,6 +18,16 @@
 // Identifiers are validated and always quoted; values are always bound
 // parameters.
 //
+// Timestamps of the store's own tables are Unix microseconds (NULL for the
+// zero time); records' date fields are TIMESTAMPTZ on PostgreSQL and
+// fixed-width UTC text on SQLite. Records are returned with every column of
+// their collection (NULL ones as nil), with integers as int64, numbers as
+// float64, booleans as bool, dates as time.Time (UTC, microseconds) and JSON
+// fields decoded.
+//
+// BindTx binds a store to a transaction the host began, so that the host's
+// writes and the engine's commit together.
+//
 // With SQLite, the store serialises its write transactions with an in-process
 // mutex (SQLite allows one writer at a time): while the function of InTx runs,
 // other writers of the same Store wait, and fn must not write through the outer
@@ -146,9 +156,10 @@ var errTxDone = fmt.Errorf("sqlstore: the transaction has ended: %w", flow.ErrSt
 // InTx runs fn in one database transaction: its writes through tx commit
 // together when fn returns nil and are rolled back when it returns an error
 // or panics (the panic is propagated after the rollback). Calling InTx on tx
-// joins the transaction. DeclareCollections inside fn creates tables that may
-// outlive a rollback on SQLite... and are rolled back with it on PostgreSQL;
-// the declared schema itself is not transactional.
+// joins the transaction. The schema DeclareCollections declares inside fn stays
+// declared when the transaction rolls back (the tables it created do not).
+// While fn runs it holds one connection: with a one-connection pool (SQLite
+// in memory) fn must not use the outer store at all.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) (err error) {
 	if fn == nil {
 		return errors.New("sqlstore: InTx: nil function")
@@ -254,6 +265,32 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		return s.st.mapErr(err, "commit")
 	}
 	return nil
+}
+
+// writeAuto runs a write that needs no transaction of its own (one statement,
+// or a conditional statement and reads that only explain its outcome) in the
+// store's transaction or directly on the database.
+func (s *Store) writeAuto(ctx context.Context, fn func(q querier) error) error {
+	if s.tx != nil {
+		return s.write(ctx, false, fn)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.st.d == SQLite {
+		s.st.wmu.Lock()
+		defer s.st.wmu.Unlock()
+	}
+	return fn(s.st.db)
+}
+
+// BindTx returns a store whose methods run in tx, a transaction the host
+// began on the store's database and keeps owning: the store never commits or
+// rolls it back, InTx on the returned store joins it, and the returned store
+// must not be used after tx ended. It lets the host's own writes and the
+// engine's commit together.
+func (s *Store) BindTx(tx *sql.Tx) *Store {
+	return &Store{st: s.st, tx: &txState{tx: tx}}
 }
 
 // read runs fn in the store's transaction or on the database.

@@ -52,7 +52,7 @@ func (s *Store) InsertTask(ctx context.Context, t *flow.Task) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, false, func(q querier) error {
+	return s.writeAuto(ctx, func(q querier) error {
 		res, err := q.ExecContext(ctx, s.st.q("INSERT INTO actiontrigger_tasks ("+taskCols+") VALUES ("+placeholders(12)+") ON CONFLICT DO NOTHING"), args...)
 		if err != nil {
 			return s.st.mapErr(err, "insert task "+t.ID)
@@ -133,7 +133,7 @@ func (s *Store) UpdateTask(ctx context.Context, t *flow.Task, expect flow.TaskSt
 		return err
 	}
 	args := append(a[1:len(a):len(a)], t.ID, int(expect))
-	return s.write(ctx, false, func(q querier) error {
+	return s.writeAuto(ctx, func(q querier) error {
 		res, err := q.ExecContext(ctx, s.st.q(`UPDATE actiontrigger_tasks SET job_id = ?, execution_id = ?, workflow_id = ?, workflow_key = ?,
 			node_key = ?, user_id = ?, title = ?, status = ?, result = ?, created_at = ?, updated_at = ? WHERE id = ? AND status = ?`), args...)
 		if err != nil {

@@ -66,7 +66,7 @@ func (s *Store) InsertWorkflow(ctx context.Context, w *flow.Workflow) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, false, func(q querier) error {
+	return s.writeAuto(ctx, func(q querier) error {
 		res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_workflows
 			(id, wf_key, title, description, type, sync, enabled, is_current, config, options, nodes, version, executed, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`),
@@ -95,7 +95,7 @@ func (s *Store) UpdateWorkflow(ctx context.Context, w *flow.Workflow) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, false, func(q querier) error {
+	return s.write(ctx, true, func(q querier) error {
 		if w.Current {
 			var other string
 			err := q.QueryRowContext(ctx, s.st.q("SELECT id FROM actiontrigger_workflows WHERE wf_key = ? AND is_current AND id <> ?"), w.Key, w.ID).Scan(&other)
@@ -183,7 +183,7 @@ func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]
 
 // DeleteWorkflow removes the version id. Its executions stay.
 func (s *Store) DeleteWorkflow(ctx context.Context, id string) error {
-	return s.write(ctx, false, func(q querier) error {
+	return s.writeAuto(ctx, func(q querier) error {
 		res, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_workflows WHERE id = ?"), id)
 		if err != nil {
 			return s.st.mapErr(err, "delete workflow "+id)

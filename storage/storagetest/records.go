@@ -353,6 +353,12 @@ func testRecords(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		requireFields(t, flow.Record{"categoryId": cID}, get(t, s, "posts", b.p2ID))
 		require.Equal(t, []int64{b.p2ID, b.p3ID}, recordIDs(t, toMany(t, get(t, s, "categories", cID, "posts")["posts"])))
 
+		// A record with nothing but association values (no column of its own),
+		// keys given as JSON numbers (float64), as workflow configs carry them.
+		only := create(t, s, "categories", flow.Record{"posts": []any{float64(b.p1ID)}})
+		onlyID := toInt64(t, only["id"])
+		requireFields(t, flow.Record{"categoryId": onlyID}, get(t, s, "posts", b.p1ID))
+
 		// belongsToMany as a list of keys inserts join rows.
 		p = create(t, s, "posts", flow.Record{"title": "tagged", "tags": []any{b.t1ID, b.t2ID}})
 		pID := toInt64(t, p["id"])

@@ -5,8 +5,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -62,7 +64,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(4)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
@@ -76,4 +78,21 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("sqlite: migrate %q: %w", path, err)
 	}
 	return s, nil
+}
+
+// ping opens the first connection, retrying while another process switches
+// a new database to WAL (which fails with SQLITE_BUSY without waiting).
+func ping(ctx context.Context, db *sql.DB) error {
+	for attempt := 0; ; attempt++ {
+		err := db.PingContext(ctx)
+		var lite interface{ Code() int }
+		if err == nil || !errors.As(err, &lite) || lite.Code()&0xff != 5 || attempt >= 200 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
 }

@@ -143,3 +143,52 @@ func TestBadPath(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "x.db")
 }
+
+func TestBindHostTx(t *testing.T) {
+	s := fileStore(t)
+	ctx := t.Context()
+	require.NoError(t, s.DeclareCollections(ctx, storagetest.Collections()))
+	for _, commit := range []bool{false, true} {
+		tx, err := s.DB().BeginTx(ctx, nil)
+		require.NoError(t, err)
+		bound := s.BindTx(tx)
+		var created flow.Record
+		err = bound.InTx(ctx, func(ctx context.Context, in storage.Store) error {
+			created, err = in.CreateRecord(ctx, "posts", flow.Record{"title": "host tx"})
+			return err
+		})
+		require.NoError(t, err)
+		if commit {
+			require.NoError(t, tx.Commit())
+			_, err = s.GetRecord(ctx, "posts", flow.Record{"id": created["id"]}, nil)
+			require.NoError(t, err)
+		} else {
+			require.NoError(t, tx.Rollback())
+			_, err = s.GetRecord(ctx, "posts", flow.Record{"id": created["id"]}, nil)
+			require.True(t, errors.Is(err, flow.ErrNotFound), err)
+		}
+	}
+}
+
+func TestRedeclareAddsColumns(t *testing.T) {
+	s := fileStore(t)
+	ctx := t.Context()
+	cs := storagetest.Collections()
+	require.NoError(t, s.DeclareCollections(ctx, cs))
+	create := func(values flow.Record) flow.Record {
+		r, err := s.CreateRecord(ctx, "posts", values)
+		require.NoError(t, err)
+		return r
+	}
+	create(flow.Record{"title": "before"})
+	for i := range cs {
+		if cs[i].Name == "posts" {
+			cs[i].Fields = append(cs[i].Fields, flow.Field{Name: "meta", Type: flow.FieldJSON})
+		}
+	}
+	require.NoError(t, s.DeclareCollections(ctx, cs))
+	r := create(flow.Record{"title": "after", "meta": map[string]any{"a": []any{1.0, "x"}}})
+	got, err := s.GetRecord(ctx, "posts", flow.Record{"id": r["id"]}, nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"a": []any{1.0, "x"}}, got["meta"])
+}
