@@ -312,7 +312,7 @@ func TestEngine_F8_101_PromptResume(t *testing.T) {
 	require.Equal(t, flow.ExecutionResolved, x.Status)
 	js := jobsOf(t, eng, x.ID)
 	require.Len(t, js, 2)
-	require.Equal(t, []any{123, 123}, jobResults(js))
+	require.Equal(t, asJSON(t, []any{123, 123}), asJSON(t, jobResults(js)))
 	require.Equal(t, pj.ID, js[0].ID, "the resumed job is updated in place")
 }
 
@@ -886,7 +886,7 @@ func TestEngine_ResumeAndCancel(t *testing.T) {
 	waitIdle(t, eng)
 	x = execution(t, eng, x.ID)
 	require.Equal(t, flow.ExecutionResolved, x.Status)
-	require.Equal(t, []any{7, 7}, jobResults(jobsOf(t, eng, x.ID)))
+	require.Equal(t, asJSON(t, []any{7, 7}), asJSON(t, jobResults(jobsOf(t, eng, x.ID))))
 	require.ErrorIs(t, eng.CancelExecution(ctx, x.ID), actiontrigger.ErrExecutionEnded)
 
 	y, err := eng.Execute(ctx, "w", p, memberA)

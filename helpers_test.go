@@ -2,8 +2,14 @@ package actiontrigger_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +20,9 @@ import (
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/memory"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
 )
 
@@ -78,6 +87,9 @@ func newEngine(t *testing.T, opts ...engineOpt) *actiontrigger.Engine {
 	}
 	if s.cfg.Nodes == nil {
 		s.cfg.Nodes = reg
+	}
+	if s.cfg.Store == nil {
+		s.cfg.Store = testStore(t)
 	}
 	eng, err := actiontrigger.New(context.Background(), s.cfg)
 	require.NoError(t, err)
@@ -349,4 +361,60 @@ func withSleepNode() engineOpt {
 // storageFilterKey selects every version of key.
 func storageFilterKey(key string) storage.WorkflowFilter {
 	return storage.WorkflowFilter{Key: key}
+}
+
+// testStore returns a fresh store of the kind ACTIONTRIGGER_TEST_STORE names:
+// "memory" (the default), "sqlite" (a file in the test's temp folder) or
+// "postgres" (a fresh schema of the database in ACTIONTRIGGER_TEST_POSTGRES_DSN),
+// so the engine's scenarios run on every adapter.
+func testStore(t *testing.T) storage.Store {
+	t.Helper()
+	switch kind := os.Getenv("ACTIONTRIGGER_TEST_STORE"); kind {
+	case "", "memory":
+		return memory.New()
+	case "sqlite":
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	case "postgres":
+		dsn := os.Getenv("ACTIONTRIGGER_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			t.Fatal("ACTIONTRIGGER_TEST_STORE=postgres needs ACTIONTRIGGER_TEST_POSTGRES_DSN")
+		}
+		admin, err := sql.Open("pgx", dsn)
+		require.NoError(t, err)
+		schema := fmt.Sprintf("engine_test_%d_%d", time.Now().UnixNano(), testSchemaN.Add(1))
+		_, err = admin.Exec("CREATE SCHEMA " + schema)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			_ = admin.Close()
+		})
+		u, err := url.Parse(dsn)
+		require.NoError(t, err)
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		s, err := postgres.Open(context.Background(), u.String())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	default:
+		t.Fatalf("unknown ACTIONTRIGGER_TEST_STORE %q (memory, sqlite or postgres)", kind)
+		return nil
+	}
+}
+
+var testSchemaN atomic.Int64
+
+// asJSON returns v as it comes back from a store that keeps payloads as JSON
+// (numbers float64, times RFC 3339 strings), so assertions hold on every adapter.
+func asJSON(t *testing.T, v any) any {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	var out any
+	require.NoError(t, json.Unmarshal(raw, &out))
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -91,7 +93,7 @@ func demoWorkflows() []flow.Workflow {
 								"reason": "over the 500 limit: a manager must approve",
 							}}}},
 							{Key: "approve", Type: "manual", Title: "Approve {{$context.data.title}}", Config: map[string]any{
-								"assignees": []any{2},
+								"assignees": []any{"{{$env.manager}}"},
 								"title":     "Approve {{$context.data.title}} ({{$context.data.amount}})",
 								"forms": map[string]any{"decision": map[string]any{"type": "custom", "actions": []any{
 									map[string]any{"key": "approve", "status": 1},
@@ -122,8 +124,24 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(out)
 	verbose := fs.Bool("v", false, "log the engine's debug output")
+	db := fs.String("db", "", "store: a SQLite file, a postgres:// DSN, or \"memory\" (default: a new SQLite file in the temp folder, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *db == "" {
+		dir, err := os.MkdirTemp("", "actiontrigger-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*db = filepath.Join(dir, "demo.db")
+	}
+	store, storeName, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	if c, ok := store.(io.Closer); ok {
+		defer c.Close()
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -131,7 +149,26 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 
-	eng, err := actiontrigger.New(ctx, actiontrigger.Config{Collections: demoCollections(), Logger: logger})
+	// The host's users exist before the engine starts; the manager approves.
+	if err := store.DeclareCollections(ctx, demoCollections()); err != nil {
+		return err
+	}
+	users := []flow.Record{
+		{"nickname": "mina", "email": "mina@example.com", "password": "secret"},
+		{"nickname": "joon", "email": "joon@example.com", "password": "secret"},
+	}
+	var ids []any
+	for _, u := range users {
+		rec, err := store.CreateRecord(ctx, "users", u)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, rec["id"])
+	}
+	eng, err := actiontrigger.New(ctx, actiontrigger.Config{
+		Store: store, Collections: demoCollections(), Logger: logger,
+		Env: map[string]any{"manager": ids[1]},
+	})
 	if err != nil {
 		return err
 	}
@@ -140,7 +177,7 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer eng.Stop(context.WithoutCancel(ctx))
 	st := eng.Store()
-	fmt.Fprintln(out, "actiontrigger demo: expense claims (in-memory store)")
+	fmt.Fprintf(out, "actiontrigger demo: expense claims (%s)\n", storeName)
 	fmt.Fprintln(out, "Claims are written first, then AfterAction runs the bound workflows, as a host handler would.")
 	fmt.Fprintln(out)
 	for _, wf := range demoWorkflows() {
@@ -158,28 +195,23 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "workflow %-15s %-5s %-22s %s\n", saved.Key, sync, mode, saved.Title)
 	}
-	users := []flow.Record{
-		{"nickname": "mina", "email": "mina@example.com", "password": "secret"},
-		{"nickname": "joon", "email": "joon@example.com", "password": "secret"},
-	}
-	for _, u := range users {
-		if _, err := st.CreateRecord(ctx, "users", u); err != nil {
-			return err
-		}
-	}
-	mina := actiontrigger.User{ID: int64(1), Role: "member", Fields: map[string]any{"id": int64(1), "nickname": "mina", "password": "secret"}}
-	manager := actiontrigger.User{ID: int64(2), Role: "manager", Fields: map[string]any{"id": int64(2), "nickname": "joon"}}
+	mina := actiontrigger.User{ID: ids[0], Role: "member", Fields: map[string]any{"id": ids[0], "nickname": "mina", "password": "secret"}}
+	manager := actiontrigger.User{ID: ids[1], Role: "manager", Fields: map[string]any{"id": ids[1], "nickname": "joon"}}
 
 	claims := []flow.Record{
-		{"title": "Team lunch", "applicantId": int64(1), "amount": 120.0, "status": "submitted"},
-		{"title": "Conference trip", "applicantId": int64(1), "amount": 1850.0, "status": "submitted"},
-		{"title": "", "applicantId": int64(1), "amount": -5.0, "status": "submitted"},
+		{"title": "Team lunch", "applicantId": ids[0], "amount": 120.0, "status": "submitted"},
+		{"title": "Conference trip", "applicantId": ids[0], "amount": 1850.0, "status": "submitted"},
+		{"title": "", "applicantId": ids[0], "amount": -5.0, "status": "submitted"},
 	}
 	const bound = "expense-check,expense-review"
+	var trip any
 	for _, values := range claims {
 		rec, err := st.CreateRecord(ctx, "expenses", values)
 		if err != nil {
 			return err
+		}
+		if values["title"] == "Conference trip" {
+			trip = rec["id"]
 		}
 		fmt.Fprintf(out, "\n> create expense #%v %q amount %v with triggerWorkflows=%s\n", rec["id"], rec["title"], rec["amount"], bound)
 		res, err := eng.AfterAction(ctx, actiontrigger.Action{Collection: "expenses", Name: actiontrigger.ActionCreate, TriggerWorkflows: bound}, rec, mina)
@@ -187,11 +219,11 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	// An update by the manager: only the global audit workflow listens to it.
-	updated, err := st.UpdateRecords(ctx, "expenses", storage.Filter{"id": int64(2)}, flow.Record{"status": "processed"})
+	updated, err := st.UpdateRecords(ctx, "expenses", storage.Filter{"id": trip}, flow.Record{"status": "processed"})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\n> update expense #2 status=processed (no triggerWorkflows)\n")
+	fmt.Fprintf(out, "\n> update expense #%v status=processed (no triggerWorkflows)\n", trip)
 	res, err := eng.AfterAction(ctx, actiontrigger.Action{Collection: "expenses", Name: actiontrigger.ActionUpdate}, updated, manager)
 	report(out, res, err)
 

@@ -1,6 +1,8 @@
 // Command actiontrigger runs the actiontrigger engine from the command line.
 //
-//	actiontrigger demo     run the expense-claim scenario and print what happened
+//	actiontrigger demo [--db file.db|postgres-dsn|memory]   run the expense-claim scenario
+//	actiontrigger migrate --db file.db|postgres-dsn          apply the SQL store's migrations
+//	actiontrigger bench --store memory|sqlite|postgres --n 20000 --workers W
 package main
 
 import (
@@ -15,7 +17,10 @@ import (
 const usage = `usage: actiontrigger <command> [flags]
 
 commands:
-  demo     run the expense-claim scenario on the embedded store and print what happened
+  demo     run the expense-claim scenario and print what happened
+           [--db actiontrigger-demo.db | postgres://... | memory]
+  migrate  apply the SQL store's migrations: --db file.db | postgres://...
+  bench    burn-down throughput: --store memory|sqlite|postgres --n 20000 --workers W
 `
 
 func main() {
@@ -33,6 +38,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		err = demo(ctx, args[1:], stdout)
+	case "migrate":
+		err = migrate(ctx, args[1:], stdout)
+	case "bench":
+		err = bench(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/memory"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
+)
+
+// openStore opens the store a --db flag names: "memory", a PostgreSQL DSN
+// (postgres:// or postgresql://), or a SQLite file path. SQL stores are migrated.
+func openStore(ctx context.Context, db string) (storage.Store, string, error) {
+	switch {
+	case db == "memory":
+		return memory.New(), "in-memory store", nil
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		s, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, "", err
+		}
+		return s, "PostgreSQL " + redact(db), nil
+	case db == "":
+		return nil, "", fmt.Errorf("--db is empty: give a SQLite file, a postgres:// DSN, or \"memory\"")
+	default:
+		s, err := sqlite.Open(ctx, db)
+		if err != nil {
+			return nil, "", err
+		}
+		return s, "SQLite " + db, nil
+	}
+}
+
+// redact hides the password of a DSN.
+func redact(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 {
+		return dsn
+	}
+	userinfo := dsn[scheme+3 : at]
+	if i := strings.IndexByte(userinfo, ':'); i >= 0 {
+		return dsn[:scheme+3] + userinfo[:i] + ":***" + dsn[at:]
+	}
+	return dsn
+}
