@@ -369,8 +369,8 @@ func storageFilterKey(key string) storage.WorkflowFilter {
 // so the engine's scenarios run on every adapter.
 func testStore(t *testing.T) storage.Store {
 	t.Helper()
-	switch kind := os.Getenv("ACTIONTRIGGER_TEST_STORE"); kind {
-	case "", "memory":
+	switch kind := testStoreKind(); kind {
+	case "memory":
 		return memory.New()
 	case "sqlite":
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
@@ -417,4 +417,12 @@ func asJSON(t *testing.T, v any) any {
 	var out any
 	require.NoError(t, json.Unmarshal(raw, &out))
 	return out
+}
+
+// testStoreKind is the store the tests run on (ACTIONTRIGGER_TEST_STORE).
+func testStoreKind() string {
+	if k := os.Getenv("ACTIONTRIGGER_TEST_STORE"); k != "" {
+		return k
+	}
+	return "memory"
 }
