@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 )
@@ -97,7 +98,19 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	insert := s.st.q("INSERT INTO actiontrigger_jobs (" + jobCols + ") VALUES (" + placeholders(14) + ") ON CONFLICT DO NOTHING")
+	// One statement for the batch: a run's jobs are written together.
+	var b strings.Builder
+	b.WriteString("INSERT INTO actiontrigger_jobs (" + jobCols + ") VALUES ")
+	flat := make([]any, 0, len(jobs)*14)
+	for i := range jobs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + placeholders(14) + ")")
+		flat = append(flat, args[i]...)
+	}
+	b.WriteString(" ON CONFLICT DO NOTHING")
+	insert := s.st.q(b.String())
 	return s.write(ctx, len(jobs) > 1, func(q querier) error {
 		for i, j := range jobs {
 			if i == 0 || jobs[i-1].ExecutionID != j.ExecutionID {
@@ -109,13 +122,15 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 					return fmt.Errorf("sqlstore: job %q: execution %q: %w", j.ID, j.ExecutionID, flow.ErrNotFound)
 				}
 			}
-			res, err := q.ExecContext(ctx, insert, args[i]...)
-			if err != nil {
-				return s.st.mapErr(err, "insert job "+j.ID)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return fmt.Errorf("sqlstore: job %q: %w", j.ID, flow.ErrDuplicate)
-			}
+		}
+		res, err := q.ExecContext(ctx, insert, flat...)
+		if err != nil {
+			return s.st.mapErr(err, "insert jobs")
+		}
+		if n, _ := res.RowsAffected(); n != int64(len(jobs)) {
+			// Some id existed: the savepoint (or the statement's own
+			// transaction) undoes the rows that went in.
+			return fmt.Errorf("sqlstore: a job of %d already exists: %w", len(jobs), flow.ErrDuplicate)
 		}
 		return nil
 	})
