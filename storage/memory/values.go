@@ -1,88 +1,13 @@
 package memory
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
-	"strconv"
 	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 )
-
-// asInt64 converts an integral number (of any Go numeric type, json.Number or
-// a decimal string) to int64.
-func asInt64(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int8:
-		return int64(n), true
-	case uint:
-		return int64(n), n <= math.MaxInt64
-	case uint64:
-		return int64(n), n <= math.MaxInt64
-	case uint32:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case float64:
-		return int64(n), n == math.Trunc(n) && math.Abs(n) < 1<<63
-	case float32:
-		f := float64(n)
-		return int64(f), f == math.Trunc(f) && math.Abs(f) < 1<<63
-	case json.Number:
-		i, err := n.Int64()
-		return i, err == nil
-	case string:
-		i, err := strconv.ParseInt(n, 10, 64)
-		return i, err == nil
-	}
-	return 0, false
-}
-
-// asFloat64 converts a number of any Go numeric type to float64.
-func asFloat64(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case float32:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case int16:
-		return float64(n), true
-	case int8:
-		return float64(n), true
-	case uint:
-		return float64(n), true
-	case uint64:
-		return float64(n), true
-	case uint32:
-		return float64(n), true
-	case uint16:
-		return float64(n), true
-	case uint8:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	}
-	return 0, false
-}
 
 // normalize converts a value for a column: integer columns hold int64 (any
 // integral number or decimal string is accepted), other columns keep the value
@@ -94,7 +19,7 @@ func normalize(c *collection, field string, typ flow.FieldType, v any) (any, err
 	if i, ok := v.(int64); ok {
 		return i, nil
 	}
-	if i, ok := asInt64(v); ok {
+	if i, ok := flow.IntValue(v); ok {
 		return i, nil
 	}
 	return nil, fmt.Errorf("memory: collection %q: field %q: %v (%T) is not an integer: %w", c.name, field, v, v, flow.ErrInvalidRecord)
@@ -111,10 +36,10 @@ func sameValue(stored, v any) bool {
 		if b, ok := v.(int64); ok {
 			return a == b
 		}
-		if b, ok := asInt64(v); ok {
+		if b, ok := flow.IntValue(v); ok {
 			return a == b
 		}
-		f, ok := asFloat64(v)
+		f, ok := flow.FloatValue(v)
 		return ok && float64(a) == f
 	case string:
 		b, ok := v.(string)
@@ -126,8 +51,8 @@ func sameValue(stored, v any) bool {
 		b, ok := v.(time.Time)
 		return ok && a.Equal(b)
 	}
-	if a, ok := asFloat64(stored); ok {
-		b, ok := asFloat64(v)
+	if a, ok := flow.FloatValue(stored); ok {
+		b, ok := flow.FloatValue(v)
 		return ok && a == b
 	}
 	return reflect.DeepEqual(stored, v)
@@ -187,7 +112,7 @@ func appendKeyPart(dst []byte, typ flow.FieldType, v any) ([]byte, bool) {
 		}
 		return append(dst, 'b', b), true
 	}
-	if f, ok := asFloat64(v); ok && !math.IsNaN(f) {
+	if f, ok := flow.FloatValue(v); ok && !math.IsNaN(f) {
 		bits := math.Float64bits(f + 0) // + 0 turns -0 into 0
 		if f < 0 {
 			bits = ^bits

@@ -305,7 +305,7 @@ func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection
 // bumpSequence keeps the id sequence of a PostgreSQL table above an id given
 // explicitly.
 func (s *Store) bumpSequence(ctx context.Context, q querier, c *collection, id any) error {
-	n, ok := asInt64(id)
+	n, ok := flow.IntValue(id)
 	if !ok || n < 1 {
 		return nil
 	}

@@ -3,86 +3,12 @@ package sqlstore
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 )
-
-// asInt64 converts an integral number (of any Go numeric type, json.Number or
-// a decimal string) to int64.
-func asInt64(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int8:
-		return int64(n), true
-	case uint:
-		return int64(n), n <= math.MaxInt64
-	case uint64:
-		return int64(n), n <= math.MaxInt64
-	case uint32:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case float64:
-		return int64(n), n == math.Trunc(n) && math.Abs(n) < 1<<63
-	case float32:
-		f := float64(n)
-		return int64(f), f == math.Trunc(f) && math.Abs(f) < 1<<63
-	case json.Number:
-		i, err := n.Int64()
-		return i, err == nil
-	case string:
-		i, err := strconv.ParseInt(n, 10, 64)
-		return i, err == nil
-	}
-	return 0, false
-}
-
-// asFloat64 converts a number of any Go numeric type to float64.
-func asFloat64(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case float32:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case int16:
-		return float64(n), true
-	case int8:
-		return float64(n), true
-	case uint:
-		return float64(n), true
-	case uint64:
-		return float64(n), true
-	case uint32:
-		return float64(n), true
-	case uint16:
-		return float64(n), true
-	case uint8:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	}
-	return 0, false
-}
 
 // sqliteTime is how SQLite date columns hold times: fixed-width UTC text, so
 // text order is time order.
@@ -112,12 +38,12 @@ func (st *state) encode(c *collection, field string, v any) (any, error) {
 	}
 	switch typ {
 	case flow.FieldInteger:
-		if i, ok := asInt64(v); ok {
+		if i, ok := flow.IntValue(v); ok {
 			return i, nil
 		}
 		return nil, bad()
 	case flow.FieldNumber:
-		if f, ok := asFloat64(v); ok {
+		if f, ok := flow.FloatValue(v); ok {
 			return f, nil
 		}
 		if s, ok := v.(string); ok {
@@ -185,7 +111,7 @@ func decode(typ flow.FieldType, v any) any {
 				return i
 			}
 		}
-		if i, ok := asInt64(v); ok {
+		if i, ok := flow.IntValue(v); ok {
 			return i
 		}
 	case flow.FieldNumber:
@@ -199,7 +125,7 @@ func decode(typ flow.FieldType, v any) any {
 				return f
 			}
 		}
-		if f, ok := asFloat64(v); ok {
+		if f, ok := flow.FloatValue(v); ok {
 			return f
 		}
 	case flow.FieldBoolean:
@@ -248,8 +174,8 @@ func decode(typ flow.FieldType, v any) any {
 // compareValues orders two key values: numbers numerically, then strings,
 // then anything else by its text.
 func compareValues(a, b any) int {
-	if fa, ok := asFloat64(a); ok {
-		if fb, ok := asFloat64(b); ok {
+	if fa, ok := flow.FloatValue(a); ok {
+		if fb, ok := flow.FloatValue(b); ok {
 			switch {
 			case fa < fb:
 				return -1
