@@ -184,9 +184,13 @@ func (p *Pool) fetcher(ctx context.Context) {
 	t := time.NewTicker(p.PollInterval)
 	defer t.Stop()
 	for {
-		free := p.Window - int(p.inflight.Load())
+		inflight := int(p.inflight.Load())
+		free := p.Window - inflight
 		more := false
-		if free > 0 {
+		// Claim in batches: when a quarter of the window is free, or when the
+		// workers are about to run dry. A claim per finished execution would make
+		// the single fetcher the bottleneck on a SQL store.
+		if free > 0 && (free >= max(1, p.Window/4) || inflight < p.Workers) {
 			p.mu.Lock()
 			startSeq := p.regSeq // waiters registered before this claim began
 			p.mu.Unlock()
