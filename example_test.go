@@ -10,7 +10,6 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
-	"github.com/actiontrigger/actiontrigger/storage"
 )
 
 // quiet keeps example output free of engine logs.
@@ -181,7 +180,6 @@ func Example_customNode() {
 	// taxi!
 }
 
-var _ = storage.Filter{}
 
 // A manual node pauses an async execution until its assignee decides; the
 // decision resumes it on a worker.
