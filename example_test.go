@@ -180,7 +180,6 @@ func Example_customNode() {
 	// taxi!
 }
 
-
 // A manual node pauses an async execution until its assignee decides; the
 // decision resumes it on a worker.
 func Example_approval() {
