@@ -1,0 +1,351 @@
+package httptrigger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/actiontrigger/actiontrigger"
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// records serves "<collection>:create|update|list|get" and association
+// creates ("categories/1/posts:create", "categories.posts:create?associatedIndex=1").
+func (a *API) records(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, rt route) error {
+	ds := r.Header.Get("X-Data-Source")
+	name, assoc, isAssoc := strings.Cut(rt.resource, ".")
+	coll, ok := a.eng.Collection(flow.JoinCollectionName(ds, name))
+	if !ok {
+		return fmt.Errorf("collection %q: %w", flow.JoinCollectionName(ds, name), flow.ErrUnknownCollection)
+	}
+	switch rt.action {
+	case "create", "update", "list", "get":
+	default:
+		return fmt.Errorf("%s:%s: no such action: %w", rt.resource, rt.action, ErrNoRoute)
+	}
+	if err := methods(r, rt.action); err != nil {
+		return err
+	}
+	if !isAssoc {
+		switch rt.action {
+		case "create":
+			return a.create(w, r, u, coll, nil)
+		case "update":
+			return a.update(w, r, u, coll, rt)
+		case "list":
+			return a.list(w, r, coll, nil)
+		default:
+			return a.get(w, r, coll, rt)
+		}
+	}
+	// An association resource acts on the target collection, for one source record.
+	f, ok := coll.Field(assoc)
+	if !ok || !f.Type.IsAssociation() {
+		return fmt.Errorf("%s has no association %q: %w", coll.FullName(), assoc, ErrNoRoute)
+	}
+	target, ok := a.eng.Collection(flow.JoinCollectionName(ds, f.Target))
+	if !ok {
+		return fmt.Errorf("collection %q: %w", f.Target, flow.ErrUnknownCollection)
+	}
+	src := rt.source
+	if src == "" {
+		src = r.URL.Query().Get("associatedIndex")
+	}
+	if src == "" {
+		return fmt.Errorf("%s: the source record's key is missing (%s/<key>/%s:%s or associatedIndex): %w", rt.resource, name, assoc, rt.action, ErrBadRequest)
+	}
+	if f.Type != flow.FieldHasMany && f.Type != flow.FieldHasOne || f.ForeignKey == "" {
+		return fmt.Errorf("%s: only hasMany and hasOne associations with a foreign key are served: %w", rt.resource, ErrNoRoute)
+	}
+	key, err := parseKey(coll, src)
+	if err != nil {
+		return err
+	}
+	source, err := a.eng.Store().GetRecord(r.Context(), coll.FullName(), key, nil)
+	if err != nil {
+		return err
+	}
+	sourceKey := f.SourceKey
+	if sourceKey == "" {
+		sourceKey = "id"
+	}
+	link := storage.Filter{f.ForeignKey: source[sourceKey]}
+	switch rt.action {
+	case "create":
+		return a.create(w, r, u, target, link)
+	case "list":
+		return a.list(w, r, target, link)
+	}
+	return fmt.Errorf("%s:%s: association resources serve create and list: %w", rt.resource, rt.action, ErrNoRoute)
+}
+
+// create writes one record (with link's foreign key set, for an association
+// resource) and runs the action's workflows in the same unit of work.
+func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, link storage.Filter) error {
+	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionCreate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
+	if err := a.eng.CheckBinding(action); err != nil {
+		return err
+	}
+	var values map[string]any
+	ok, err := a.readJSON(w, r, &values)
+	if err != nil {
+		return err
+	}
+	if !ok || values == nil {
+		return fmt.Errorf("create needs a JSON object of the record's values: %w", ErrBadRequest)
+	}
+	for k, v := range link {
+		values[k] = v
+	}
+	var rec flow.Record
+	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
+		var err error
+		rec, err = tx.CreateRecord(ctx, coll.FullName(), values)
+		return rec, err
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return serr
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: rec, Messages: messages(res)})
+	return nil
+}
+
+// update sets the body's values on the record filterByTk names (404 if
+// none), or on every record the filter matches (possibly none), and runs the
+// action's workflows once per updated record.
+func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, rt route) error {
+	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionUpdate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
+	if err := a.eng.CheckBinding(action); err != nil {
+		return err
+	}
+	tk := tkParam(r, rt)
+	raw, err := filterParam(r)
+	if err != nil {
+		return err
+	}
+	var filter storage.Filter
+	switch {
+	case tk != "":
+		key, err := parseKey(coll, tk)
+		if err != nil {
+			return err
+		}
+		filter = storage.Filter(key)
+	case raw != nil:
+		if len(raw) == 0 {
+			return fmt.Errorf("update with an empty filter would change every record: name the records: %w", ErrBadRequest)
+		}
+		if filter, err = recordFilter(raw); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("update needs filterByTk or filter: %w", ErrBadRequest)
+	}
+	var values map[string]any
+	ok, err := a.readJSON(w, r, &values)
+	if err != nil {
+		return err
+	}
+	if !ok || values == nil {
+		return fmt.Errorf("update needs a JSON object of the values to set: %w", ErrBadRequest)
+	}
+	for _, k := range coll.Keys() {
+		if _, ok := values[k]; ok {
+			return fmt.Errorf("update: the primary key field %q cannot change: %w", k, ErrBadRequest)
+		}
+	}
+	var recs []flow.Record
+	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
+		var err error
+		recs, err = tx.UpdateRecords(ctx, coll.FullName(), filter, values)
+		if err == nil && tk != "" && len(recs) == 0 {
+			err = fmt.Errorf("%s record %s: %w", coll.FullName(), tk, flow.ErrNotFound)
+		}
+		return recs, err
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return serr
+	}
+	var data any = recs
+	if tk != "" {
+		data = recs[0]
+	} else if recs == nil {
+		data = []flow.Record{}
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: data, Messages: messages(res)})
+	return nil
+}
+
+// act runs write and then AfterAction on what it wrote, in one unit of work
+// of the store. A sync workflow's refusal (serr) still commits: the record
+// stays written, with the refusing execution, as in the reference system. Any
+// other error rolls everything back.
+func (a *API) act(ctx context.Context, action actiontrigger.Action, u actiontrigger.User,
+	write func(ctx context.Context, tx storage.Store) (any, error)) (res *actiontrigger.Result, serr, err error) {
+	err = a.eng.Store().InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		written, err := write(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if recs, ok := written.([]flow.Record); ok && len(recs) == 0 {
+			return nil
+		}
+		res, err = a.eng.AfterAction(storage.WithTx(ctx, tx), action, written, u)
+		var se *actiontrigger.SyncError
+		if errors.As(err, &se) {
+			serr = err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if res != nil && hasAsync(res) {
+		a.eng.Notify()
+	}
+	return res, serr, nil
+}
+
+func hasAsync(res *actiontrigger.Result) bool {
+	for _, x := range res.Executions {
+		if !x.Sync {
+			return true
+		}
+	}
+	return false
+}
+
+func messages(res *actiontrigger.Result) any {
+	if res == nil || len(res.Messages) == 0 {
+		return nil
+	}
+	return res.Messages
+}
+
+// list serves "<collection>:list" with filter, appends, page and pageSize.
+func (a *API) list(w http.ResponseWriter, r *http.Request, coll *flow.Collection, link storage.Filter) error {
+	raw, err := filterParam(r)
+	if err != nil {
+		return err
+	}
+	filter, err := recordFilter(raw)
+	if err != nil {
+		return err
+	}
+	for k, v := range link {
+		if filter == nil {
+			filter = storage.Filter{}
+		}
+		filter[k] = v
+	}
+	pg, size, err := page(r)
+	if err != nil {
+		return err
+	}
+	recs, err := a.eng.Store().ListRecords(r.Context(), coll.FullName(), filter, listParam(r, "appends"))
+	if err != nil {
+		return err
+	}
+	out, meta := pageOf(recs, pg, size)
+	writeJSON(w, http.StatusOK, dataBody{Data: out, Meta: meta})
+	return nil
+}
+
+// get serves "<collection>:get?filterByTk=" with appends.
+func (a *API) get(w http.ResponseWriter, r *http.Request, coll *flow.Collection, rt route) error {
+	tk := tkParam(r, rt)
+	if tk == "" {
+		return fmt.Errorf("get needs filterByTk: %w", ErrBadRequest)
+	}
+	key, err := parseKey(coll, tk)
+	if err != nil {
+		return err
+	}
+	rec, err := a.eng.Store().GetRecord(r.Context(), coll.FullName(), key, listParam(r, "appends"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: rec})
+	return nil
+}
+
+// parseKey reads a primary key value: a number or text for a one-field key
+// (by the field's type), a JSON object of every key field for a composite key.
+func parseKey(coll *flow.Collection, s string) (flow.Record, error) {
+	keys := coll.Keys()
+	if strings.HasPrefix(s, "{") {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(s), &obj); err != nil {
+			return nil, fmt.Errorf("filterByTk %q: malformed JSON: %w", s, ErrBadRequest)
+		}
+		for _, k := range keys {
+			if _, ok := obj[k]; !ok {
+				return nil, fmt.Errorf("filterByTk %q: missing key field %q of %s: %w", s, k, coll.FullName(), ErrBadRequest)
+			}
+		}
+		if len(obj) != len(keys) {
+			return nil, fmt.Errorf("filterByTk %q: want exactly the key fields %v: %w", s, keys, ErrBadRequest)
+		}
+		return obj, nil
+	}
+	if len(keys) != 1 {
+		return nil, fmt.Errorf("filterByTk %q: %s has the composite key %v: give a JSON object: %w", s, coll.FullName(), keys, ErrBadRequest)
+	}
+	if f, ok := coll.Field(keys[0]); ok && f.Type == flow.FieldInteger {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("filterByTk %q: %s.%s is an integer: %w", s, coll.FullName(), keys[0], ErrBadRequest)
+		}
+		return flow.Record{keys[0]: n}, nil
+	}
+	return flow.Record{keys[0]: s}, nil
+}
+
+// recordFilter turns the reference's filter object into a storage.Filter. It
+// takes field: value (equal), field: [values] (one of), and the operators
+// $eq and $in; anything else is ErrBadRequest.
+func recordFilter(raw map[string]any) (storage.Filter, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	out := storage.Filter{}
+	fields := make([]string, 0, len(raw))
+	for k := range raw {
+		fields = append(fields, k)
+	}
+	sort.Strings(fields)
+	for _, k := range fields {
+		if strings.HasPrefix(k, "$") {
+			return nil, fmt.Errorf("filter: operator %q is not supported (use field: value, field: [values], $eq, $in): %w", k, ErrBadRequest)
+		}
+		switch v := raw[k].(type) {
+		case map[string]any:
+			if len(v) != 1 {
+				return nil, fmt.Errorf("filter on %q: want one operator, $eq or $in: %w", k, ErrBadRequest)
+			}
+			if x, ok := v["$eq"]; ok {
+				out[k] = x
+			} else if x, ok := v["$in"].([]any); ok {
+				out[k] = x
+			} else {
+				return nil, fmt.Errorf("filter on %q: only $eq and $in (with a list) are supported: %w", k, ErrBadRequest)
+			}
+		default:
+			out[k] = v
+		}
+	}
+	return out, nil
+}
