@@ -3,6 +3,8 @@
 //	actiontrigger demo [--db file.db|postgres-dsn|memory]   run the expense-claim scenario
 //	actiontrigger migrate --db file.db|postgres-dsn          apply the SQL store's migrations
 //	actiontrigger bench --store memory|sqlite|postgres --n 20000 --workers W
+//	actiontrigger serve [--addr :3000] [--db file.db|postgres-dsn|memory] [--config dir]
+//	actiontrigger load [--url http://host:port --token T] --n 20000 --c 16
 package main
 
 import (
@@ -21,6 +23,10 @@ commands:
            [--db actiontrigger-demo.db | postgres://... | memory]
   migrate  apply the SQL store's migrations: --db file.db | postgres://...
   bench    burn-down throughput: --store memory|sqlite|postgres --n 20000 --workers W
+  serve    the HTTP API (NocoBase-compatible routes) with the expense-claim example
+           [--addr :3000] [--db actiontrigger.db | postgres://... | memory] [--config dir]
+  load     HTTP load: N creates at concurrency C with one sync workflow bound
+           [--url http://host:port --token T --collection C --workflow K] [--n 20000 --c 16]
 `
 
 func main() {
@@ -42,6 +48,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = migrate(ctx, args[1:], stdout)
 	case "bench":
 		err = bench(ctx, args[1:], stdout)
+	case "serve":
+		err = serve(ctx, args[1:], stdout, stderr)
+	case "load":
+		err = load(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/actiontrigger/actiontrigger"
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/httptrigger"
+	"github.com/actiontrigger/actiontrigger/storage"
+)
+
+// serveConfig is what a --config folder holds (see docs/http.md):
+//
+//	collections.json  [flow.Collection, ...]                      required
+//	users.json        [{"token", "roles", "record"}, ...]         required
+//	workflows.json    [flow.Workflow, ...], and/or workflows/*.json (one each)
+//	env.json          {"name": value, ...}, exposed as $env        optional
+type serveConfig struct {
+	Collections []flow.Collection
+	Users       []serveUser
+	Workflows   []flow.Workflow
+	Env         map[string]any
+}
+
+// serveUser is one entry of users.json.
+type serveUser struct {
+	// Token is the user's bearer token; generated at start when empty.
+	Token string `json:"token"`
+	// Roles the user may act under; the first is the default.
+	Roles []string `json:"roles"`
+	// Record is the user's record; "id" is required. It is created in the
+	// users collection, when one is declared, if no record has its id.
+	Record flow.Record `json:"record"`
+}
+
+func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	addr := fs.String("addr", ":3000", "listen address (\"127.0.0.1:0\" picks a free port)")
+	db := fs.String("db", "actiontrigger.db", "store: a SQLite file, a postgres:// DSN, or \"memory\"")
+	dir := fs.String("config", "", "folder with collections.json, users.json, workflows.json or workflows/*.json, env.json (default: the built-in expense-claim example)")
+	level := fs.String("log-level", "info", "request and engine log level: debug, info, warn, error")
+	workers := fs.Int("workers", 0, "async workers (default: the engine's, 2 x GOMAXPROCS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
+	}
+	logger := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: lv}))
+
+	var cfg *serveConfig
+	var err error
+	if *dir == "" {
+		cfg = exampleConfig()
+	} else if cfg, err = loadServeConfig(*dir); err != nil {
+		return err
+	}
+	tokens, err := cfg.tokens()
+	if err != nil {
+		return err
+	}
+
+	store, storeName, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	if c, ok := store.(io.Closer); ok {
+		defer c.Close()
+	}
+	if err := store.DeclareCollections(ctx, cfg.Collections); err != nil {
+		return err
+	}
+	if err := cfg.createUsers(ctx, store); err != nil {
+		return err
+	}
+	eng, err := actiontrigger.New(ctx, actiontrigger.Config{
+		Store: store, Collections: cfg.Collections, Env: cfg.Env, Logger: logger, Workers: *workers,
+	})
+	if err != nil {
+		return err
+	}
+	var saved []*flow.Workflow
+	for _, wf := range cfg.Workflows {
+		s, err := syncWorkflow(ctx, eng, wf)
+		if err != nil {
+			return fmt.Errorf("workflow %q: %w", wf.Key, err)
+		}
+		saved = append(saved, s)
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	api, err := httptrigger.NewAPI(eng, httptrigger.APIOptions{Authenticator: tokens, Logger: logger})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{
+		Handler:           logRequests(logger, mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + displayAddr(ln.Addr())
+	fmt.Fprintf(out, "listening on %s (%s)\n", base, storeName)
+	for i, u := range cfg.Users {
+		if i == 0 {
+			fmt.Fprintf(out, "token: %s\n", u.Token)
+		}
+		fmt.Fprintf(out, "user %v %s roles %s token %s\n", u.Record["id"], userName(u.Record), strings.Join(u.Roles, ","), u.Token)
+	}
+	for _, wf := range saved {
+		fmt.Fprintf(out, "workflow %s %s\n", wf.Key, wf.Title)
+	}
+	fmt.Fprint(out, curlExamples(base, cfg, saved))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		_ = eng.Stop(context.WithoutCancel(ctx))
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests and running executions")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	if err := eng.Stop(sctx); err != nil && serr == nil {
+		serr = err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && serr == nil {
+		serr = err
+	}
+	fmt.Fprintln(out, "stopped")
+	return serr
+}
+
+// displayAddr turns a listener's address into one a client can dial
+// ("[::]:3000" becomes "localhost:3000").
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// logRequests logs every request with log/slog.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("query", r.URL.RawQuery), slog.Int("status", sw.code),
+			slog.Duration("took", time.Since(start)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// syncWorkflow saves a configured workflow so that restarting the server on
+// the same store is a no-op: a new key is created; a changed one updates its
+// current version, or, when that version has run (frozen), gets a revision
+// that becomes current.
+func syncWorkflow(ctx context.Context, eng *actiontrigger.Engine, wf flow.Workflow) (*flow.Workflow, error) {
+	if wf.Key == "" {
+		return nil, fmt.Errorf("a configured workflow needs a key: %w", flow.ErrInvalidWorkflow)
+	}
+	cur, err := eng.Store().ListWorkflows(ctx, storage.WorkflowFilter{Key: wf.Key, Current: ptr(true)})
+	if err != nil {
+		return nil, err
+	}
+	if len(cur) == 0 {
+		return eng.SaveWorkflow(ctx, wf)
+	}
+	if sameWorkflow(cur[0], &wf) {
+		return cur[0], nil
+	}
+	wf.ID = cur[0].ID
+	saved, err := eng.SaveWorkflow(ctx, wf)
+	if !errors.Is(err, flow.ErrFrozen) {
+		return saved, err
+	}
+	rev, err := eng.Revise(ctx, wf.Key)
+	if err != nil {
+		return nil, err
+	}
+	wf.ID = rev.ID
+	if saved, err = eng.SaveWorkflow(ctx, wf); err != nil {
+		return nil, err
+	}
+	if err := eng.EnableVersion(ctx, saved.ID); err != nil {
+		return nil, err
+	}
+	if !wf.Enabled {
+		if err := eng.Disable(ctx, wf.Key); err != nil {
+			return nil, err
+		}
+	}
+	return eng.Store().GetWorkflow(ctx, saved.ID)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// sameWorkflow compares what a configuration sets, through JSON (so that
+// numbers decoded from a file compare equal to stored ones).
+func sameWorkflow(a, b *flow.Workflow) bool {
+	pick := func(w *flow.Workflow) any {
+		typ := w.Type
+		if typ == "" {
+			typ = flow.TriggerType
+		}
+		raw, _ := json.Marshal(struct {
+			Title   string             `json:"title"`
+			Type    string             `json:"type"`
+			Sync    bool               `json:"sync"`
+			Enabled bool               `json:"enabled"`
+			Config  flow.TriggerConfig `json:"config"`
+			Nodes   []flow.Node        `json:"nodes"`
+			Options flow.Options       `json:"options"`
+		}{w.Title, typ, w.Sync, w.Enabled, w.Config, w.Nodes, w.Options})
+		var v any
+		_ = json.Unmarshal(raw, &v)
+		return v
+	}
+	return reflect.DeepEqual(pick(a), pick(b))
+}
+
+// tokens builds the authenticator, generating missing tokens.
+func (c *serveConfig) tokens() (httptrigger.Tokens, error) {
+	t := httptrigger.Tokens{}
+	for i := range c.Users {
+		u := &c.Users[i]
+		if u.Record["id"] == nil {
+			return nil, fmt.Errorf("users.json: user %d has no record.id", i+1)
+		}
+		if len(u.Roles) == 0 {
+			return nil, fmt.Errorf("users.json: user %v has no roles", u.Record["id"])
+		}
+		if u.Token == "" {
+			b := make([]byte, 16)
+			if _, err := rand.Read(b); err != nil {
+				return nil, err
+			}
+			u.Token = hex.EncodeToString(b)
+		}
+		if _, dup := t[u.Token]; dup {
+			return nil, fmt.Errorf("users.json: two users share the token %q", u.Token)
+		}
+		t[u.Token] = httptrigger.Principal{
+			User:  actiontrigger.User{ID: u.Record["id"], Fields: u.Record},
+			Roles: u.Roles,
+		}
+	}
+	if len(t) == 0 {
+		return nil, errors.New("users.json: no users: nobody could call the API")
+	}
+	return t, nil
+}
+
+// createUsers writes the configured users into the users collection, if
+// one is declared and they are not there yet.
+func (c *serveConfig) createUsers(ctx context.Context, st storage.Store) error {
+	declared := false
+	for _, coll := range c.Collections {
+		declared = declared || coll.FullName() == "users"
+	}
+	if !declared {
+		return nil
+	}
+	for _, u := range c.Users {
+		_, err := st.GetRecord(ctx, "users", flow.Record{"id": u.Record["id"]}, nil)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, flow.ErrNotFound) {
+			return err
+		}
+		if _, err := st.CreateRecord(ctx, "users", u.Record); err != nil {
+			return fmt.Errorf("users.json: user %v: %w", u.Record["id"], err)
+		}
+	}
+	return nil
+}
+
+func userName(r flow.Record) string {
+	for _, k := range []string{"nickname", "username", "name", "email"} {
+		if s, ok := r[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return "-"
+}
+
+// loadServeConfig reads a --config folder.
+func loadServeConfig(dir string) (*serveConfig, error) {
+	c := &serveConfig{}
+	read := func(name string, v any, required bool) error {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) && !required {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("--config: %s: %w", filepath.Join(dir, name), err)
+		}
+		return nil
+	}
+	if err := read("collections.json", &c.Collections, true); err != nil {
+		return nil, err
+	}
+	if err := read("users.json", &c.Users, true); err != nil {
+		return nil, err
+	}
+	if err := read("env.json", &c.Env, false); err != nil {
+		return nil, err
+	}
+	if err := read("workflows.json", &c.Workflows, false); err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "workflows", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		var wf flow.Workflow
+		if err := read(filepath.Join("workflows", filepath.Base(f)), &wf, true); err != nil {
+			return nil, err
+		}
+		c.Workflows = append(c.Workflows, wf)
+	}
+	return c, nil
+}
+
+// exampleConfig is the built-in expense-claim example: the demo's schema and
+// workflows, with claim categories for the "!category" binding, and two users.
+func exampleConfig() *serveConfig {
+	colls := demoCollections()
+	for i := range colls {
+		if colls[i].Name == "expenses" {
+			colls[i].Fields = append(colls[i].Fields,
+				flow.Field{Name: "category", Type: flow.FieldBelongsTo, Target: "categories", ForeignKey: "categoryId"},
+				flow.Field{Name: "categoryId", Type: flow.FieldInteger},
+			)
+		}
+	}
+	colls = append(colls, flow.Collection{Name: "categories", Fields: []flow.Field{
+		{Name: "id", Type: flow.FieldInteger},
+		{Name: "title", Type: flow.FieldString},
+		{Name: "expenses", Type: flow.FieldHasMany, Target: "expenses", ForeignKey: "categoryId"},
+	}})
+	wfs := demoWorkflows()
+	wfs = append(wfs, flow.Workflow{
+		Key: "category-audit", Title: "Audit the category a claim is filed under", Enabled: true,
+		Config: flow.TriggerConfig{Collection: "categories"},
+		Nodes: []flow.Node{
+			{Key: "log", Type: "create", Config: map[string]any{"collection": "audit", "params": map[string]any{"values": map[string]any{
+				"event": "a claim was filed under {{$context.data.title}}", "by": "{{$context.user.nickname}} as {{$context.roleName}}",
+			}}}},
+		},
+	})
+	return &serveConfig{
+		Collections: colls,
+		Users: []serveUser{
+			{Roles: []string{"member"}, Record: flow.Record{"id": int64(1), "nickname": "mina", "email": "mina@example.com", "password": "secret"}},
+			{Roles: []string{"manager", "admin"}, Record: flow.Record{"id": int64(2), "nickname": "joon", "email": "joon@example.com", "password": "secret"}},
+		},
+		Workflows: wfs,
+		Env:       map[string]any{"manager": int64(2)},
+	}
+}
+
+// curlExamples prints ready-to-paste calls for the first user.
+func curlExamples(base string, c *serveConfig, wfs []*flow.Workflow) string {
+	var b strings.Builder
+	tok := c.Users[0].Token
+	role := c.Users[0].Roles[0]
+	var local []*flow.Workflow
+	for _, wf := range wfs {
+		if wf.Enabled && !wf.Config.Global && wf.Type == "action" {
+			local = append(local, wf)
+		}
+	}
+	b.WriteString("\ntry:\n")
+	if len(local) > 0 {
+		wf := local[0]
+		coll := wf.Config.Collection
+		keys := []string{wf.Key}
+		for _, o := range local[1:] {
+			if o.Config.Collection == coll {
+				keys = append(keys, o.Key)
+			}
+		}
+		body := `{"title": "Conference trip", "amount": 1850, "applicantId": 1}`
+		if coll != "expenses" {
+			body = `{"title": "Hello, world!"}`
+		}
+		fmt.Fprintf(&b, "  curl -X POST -H 'Authorization: Bearer %s' -H 'X-Role: %s' -H 'Content-Type: application/json' -d '%s' '%s/api/%s:create?triggerWorkflows=%s'\n",
+			tok, role, body, base, coll, strings.Join(keys, ","))
+		for _, o := range local {
+			if o.Config.Collection == "categories" && coll == "expenses" {
+				fmt.Fprintf(&b, "  curl -X POST -H 'Authorization: Bearer %s' -H 'X-Role: %s' -H 'Content-Type: application/json' -d '%s' '%s/api/expenses:create?triggerWorkflows=%s,%s!category'\n",
+					tok, role, `{"title": "Taxi", "amount": 30, "applicantId": 1, "status": "submitted", "category": {"title": "Travel"}}`, base, wf.Key, o.Key)
+			}
+		}
+	}
+	// The approver's task list and the executions, as the first admin.
+	for _, u := range c.Users {
+		for _, r := range u.Roles {
+			if r == "admin" || r == "root" {
+				fmt.Fprintf(&b, "  curl -H 'Authorization: Bearer %s' '%s/api/workflowManualTasks:listMine'\n", u.Token, base)
+				fmt.Fprintf(&b, "  curl -H 'Authorization: Bearer %s' -H 'X-Role: %s' '%s/api/executions:list'\n", u.Token, r, base)
+				return b.String()
+			}
+		}
+	}
+	fmt.Fprintf(&b, "  curl -H 'Authorization: Bearer %s' '%s/api/workflowManualTasks:listMine'\n", tok, base)
+	return b.String()
+}
