@@ -100,13 +100,13 @@ type state struct {
 	wmu   sync.Mutex // SQLite: serialises write transactions
 	sch   atomic.Pointer[schema]
 	schMu sync.Mutex
+	stmts stmtCache // SQLite only
 }
 
 type txState struct {
 	mu   sync.Mutex
 	tx   *sql.Tx
 	done bool
-	sp   int // savepoint counter
 }
 
 // querier is what *sql.DB, *sql.Conn and *sql.Tx share.
@@ -142,6 +142,7 @@ func (s *Store) Dialect() Dialect { return s.st.d }
 // Close closes the database if the store owns it (WithOwnedDB), and does
 // nothing otherwise.
 func (s *Store) Close() error {
+	s.st.stmts.close()
 	if s.st.opts.ownDB {
 		return s.st.db.Close()
 	}
@@ -233,21 +234,22 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 			return errTxDone
 		}
 		if !sp {
-			return fn(t.tx)
+			return fn(s.st.querier(t.tx))
 		}
-		t.sp++
-		name := "sp" + strconv.Itoa(t.sp)
-		if _, err := t.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		// One name for every savepoint: they never nest (fn writes through q,
+		// not through the store), and a constant statement is prepared once.
+		q := s.st.querier(t.tx)
+		if _, err := q.ExecContext(ctx, "SAVEPOINT actiontrigger_sp"); err != nil {
 			return s.st.mapErr(err, "savepoint")
 		}
-		if err := fn(t.tx); err != nil {
-			if _, rerr := t.tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
+		if err := fn(q); err != nil {
+			if _, rerr := q.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT actiontrigger_sp"); rerr != nil {
 				return errors.Join(err, s.st.mapErr(rerr, "rollback to savepoint"))
 			}
-			_, _ = t.tx.ExecContext(context.WithoutCancel(ctx), "RELEASE SAVEPOINT "+name)
+			_, _ = q.ExecContext(context.WithoutCancel(ctx), "RELEASE SAVEPOINT actiontrigger_sp")
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT actiontrigger_sp"); err != nil {
 			return s.st.mapErr(err, "release savepoint")
 		}
 		return nil
@@ -257,7 +259,7 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		return err
 	}
 	defer s.st.endWrite()
-	if err := fn(t.tx); err != nil {
+	if err := fn(s.st.querier(t.tx)); err != nil {
 		_ = t.tx.Rollback()
 		return err
 	}
@@ -281,7 +283,7 @@ func (s *Store) writeAuto(ctx context.Context, fn func(q querier) error) error {
 		s.st.wmu.Lock()
 		defer s.st.wmu.Unlock()
 	}
-	return fn(s.st.db)
+	return fn(s.st.querier(nil))
 }
 
 // BindTx returns a store whose methods run in tx, a transaction the host
@@ -304,9 +306,9 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 		if t.done {
 			return errTxDone
 		}
-		return fn(t.tx)
+		return fn(s.st.querier(t.tx))
 	}
-	return fn(s.st.db)
+	return fn(s.st.querier(nil))
 }
 
 // q rewrites a query written with ? placeholders for the dialect.
