@@ -107,6 +107,10 @@ type txState struct {
 	mu   sync.Mutex
 	tx   *sql.Tx
 	done bool
+	// allOrNothing: writes run without savepoints, and the first one that
+	// fails (failed) fails the whole unit of work (storage.WithAllOrNothing).
+	allOrNothing bool
+	failed       error
 }
 
 // querier is what *sql.DB, *sql.Conn and *sql.Tx share.
@@ -156,7 +160,9 @@ var errTxDone = fmt.Errorf("sqlstore: the transaction has ended: %w", flow.ErrSt
 
 // InTx runs fn in one database transaction: its writes through tx commit
 // together when fn returns nil and are rolled back when it returns an error
-// or panics (the panic is propagated after the rollback). Calling InTx on tx
+// or panics (the panic is propagated after the rollback). With a ctx from
+// storage.WithAllOrNothing, writes run without savepoints and the first one
+// that fails makes InTx roll back and return storage.ErrUnitFailed. Calling InTx on tx
 // joins the transaction. The schema DeclareCollections declares inside fn stays
 // declared when the transaction rolls back (the tables it created do not).
 // While fn runs it holds one connection: with a one-connection pool (SQLite
@@ -175,6 +181,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 	if err != nil {
 		return err
 	}
+	t.allOrNothing = storage.AllOrNothing(ctx)
 	view := &Store{st: s.st, tx: t}
 	committed := false
 	defer func() {
@@ -190,6 +197,10 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 		return err
 	}
 	t.mu.Lock()
+	if t.failed != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("sqlstore: %w: %w", storage.ErrUnitFailed, t.failed)
+	}
 	t.done = true
 	cerr := t.tx.Commit()
 	t.mu.Unlock()
@@ -232,6 +243,14 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		defer t.mu.Unlock()
 		if t.done {
 			return errTxDone
+		}
+		if t.allOrNothing {
+			// No savepoint: a failed write fails the unit of work instead.
+			err := fn(s.st.querier(t.tx))
+			if err != nil && t.failed == nil {
+				t.failed = err
+			}
+			return err
 		}
 		if !sp {
 			return fn(s.st.querier(t.tx))
