@@ -33,8 +33,16 @@ type Executor struct {
 	Owner string
 	// PlanFor returns the compiled plan of a workflow version.
 	PlanFor func(ctx context.Context, workflowID string) (*Plan, error)
+	// BatchSize is the most atomic executions that concurrent Process calls
+	// commit in one transaction (see batch.go). 0 means DefaultBatchSize; 1 or
+	// less than 0 commits each execution on its own.
+	BatchSize int
+	// Batches is how many such transactions may run at once (default
+	// DefaultBatches).
+	Batches int
 
 	system map[string]any
+	batch  batcher
 }
 
 // Outcome is what one run of an execution ended with.
@@ -100,6 +108,9 @@ type proc struct {
 	messages []nodes.Message
 	deleted  bool
 	rc       nodes.RunContext
+	// batch collects the final writes of a run in a shared transaction,
+	// written once for the whole batch (nil: write them at exit).
+	batch *batchWrites
 }
 
 func (x *Executor) newProc(plan *Plan, e *flow.Execution) *proc {
@@ -175,26 +186,39 @@ func (x *Executor) Process(ctx context.Context, e *flow.Execution) (*Outcome, er
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrNoPlan, e.WorkflowID, err)
 	}
-	ctx = withFrame(ctx, e)
 	if plan.atomic {
-		var out *Outcome
-		err := x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
-			ctx = storage.WithTx(ctx, tx)
-			p := x.newProc(plan, e.Clone())
-			p.tx = tx
-			if err := p.process(ctx); err != nil {
-				return err
+		if _, inTx := storage.TxFrom(ctx); !inTx && x.BatchSize != 1 && x.BatchSize >= 0 {
+			out, err := x.processBatched(ctx, plan, e)
+			if !errors.Is(err, errAlone) {
+				return out, err
 			}
-			out = p.outcome()
-			return nil
-		})
-		return out, err
+		}
+		return x.processAtomic(ctx, plan, e)
 	}
+	ctx = withFrame(ctx, e)
 	p := x.newProc(plan, e.Clone())
 	if err := p.process(ctx); err != nil {
 		return nil, err
 	}
 	return p.outcome(), nil
+}
+
+// processAtomic runs a claimed execution of an atomic plan in a transaction
+// of its own.
+func (x *Executor) processAtomic(ctx context.Context, plan *Plan, e *flow.Execution) (*Outcome, error) {
+	ctx = withFrame(ctx, e)
+	var out *Outcome
+	err := x.store(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		ctx = storage.WithTx(ctx, tx)
+		p := x.newProc(plan, e.Clone())
+		p.tx = tx
+		if err := p.process(ctx); err != nil {
+			return err
+		}
+		out = p.outcome()
+		return nil
+	})
+	return out, err
 }
 
 func (p *proc) outcome() *Outcome {
@@ -479,6 +503,12 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 	e.LeaseUntil = time.Time{}
 	e.UpdatedAt = now
 	del := e.Status.Ended() && slices.Contains(p.plan.Workflow.Options.DeleteExecutionOnStatus, e.Status)
+	if p.batch != nil && !p.insert && !del && status != flow.JobAborted {
+		// Written with the rest of the batch, in the same transaction.
+		p.batch.add(p.pending, e, storage.ExecutionExpect{Status: p.prevExec, LeaseOwner: p.x.Owner})
+		p.exec = e
+		return nil
+	}
 	err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 		if status == flow.JobAborted {
 			if err := p.abortPending(ctx, tx, now); err != nil {

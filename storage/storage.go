@@ -17,6 +17,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -197,6 +198,29 @@ type TaskStore interface {
 }
 
 type txKey struct{}
+
+type allOrNothingKey struct{}
+
+// ErrUnitFailed is returned (wrapped) by InTx called with a context from
+// WithAllOrNothing when a write inside the unit of work failed.
+var ErrUnitFailed = errors.New("storage: a write of the unit of work failed")
+
+// WithAllOrNothing returns ctx asking InTx for a unit of work that need not
+// survive a failed write. A store may then skip what keeps a unit of work
+// usable after a failed write (savepoints): if a write inside fails, InTx
+// rolls everything back and returns an error wrapping ErrUnitFailed, even when
+// fn returned nil. A store may also ignore the request and keep the usual
+// contract. The engine uses it to run several executions in one transaction,
+// and runs each again in a transaction of its own when the shared one fails.
+func WithAllOrNothing(ctx context.Context) context.Context {
+	return context.WithValue(ctx, allOrNothingKey{}, true)
+}
+
+// AllOrNothing reports whether ctx comes from WithAllOrNothing.
+func AllOrNothing(ctx context.Context) bool {
+	v, _ := ctx.Value(allOrNothingKey{}).(bool)
+	return v
+}
 
 // WithTx returns ctx carrying a unit of work: engine calls made with it (for
 // example AfterAction from inside a custom node, whose run holds a transaction)

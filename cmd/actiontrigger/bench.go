@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	n := fs.Int("n", 20000, "executions to queue and drain")
 	workers := fs.Int("workers", 0, "workers (default: the engine's default for this machine)")
 	batch := fs.Int("batch", 1000, "records per AfterAction call while queueing (one execution each)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the drain (not the queueing) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -111,6 +113,17 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "queued %d executions in %.2fs\n", *n, time.Since(queued).Seconds())
 
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	if err := eng.Start(ctx); err != nil {
 		return err

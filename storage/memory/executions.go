@@ -401,8 +401,12 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 				}
 			}
 		}
+		var written map[string]*execRow // executions whose jobs come in several groups
 		for _, g := range groups {
 			r := g.r
+			if w := written[r.e.ID]; w != nil {
+				r = w
+			}
 			if g.n-g.i == 1 {
 				r = r.withJob(copyJob(jobs[g.i]), -1)
 			} else {
@@ -410,6 +414,12 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 			}
 			if err := t.putExec(r); err != nil {
 				return err
+			}
+			if len(groups) > 1 {
+				if written == nil {
+					written = map[string]*execRow{}
+				}
+				written[r.e.ID] = r
 			}
 			for k := g.i; k < g.n; k++ {
 				t.jobs = append(t.jobs, mapOp{key: jobs[k].ID, val: jobs[k].ExecutionID})

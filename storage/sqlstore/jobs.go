@@ -77,6 +77,10 @@ func executionExists(ctx context.Context, st *state, q querier, id string) (bool
 	return true, nil
 }
 
+// maxJobsPerInsert bounds the rows of one INSERT of InsertJobs (14 bound
+// parameters each), well under the parameter limits of SQLite and PostgreSQL.
+const maxJobsPerInsert = 500
+
 // InsertJobs stores new jobs, all or none.
 func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 	args := make([][]any, len(jobs))
@@ -98,20 +102,65 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	// One statement for the batch: a run's jobs are written together.
-	var b strings.Builder
-	b.WriteString("INSERT INTO actiontrigger_jobs (" + jobCols + ") VALUES ")
-	flat := make([]any, 0, len(jobs)*14)
-	for i := range jobs {
-		if i > 0 {
-			b.WriteString(", ")
+	// One statement for the batch (up to maxJobsPerInsert jobs), which also
+	// tells whether each job's execution exists: a run's jobs are written
+	// together, without a savepoint or a lookup first.
+	inserts := make([]string, 0, 1)
+	for from := 0; from < len(jobs); from += maxJobsPerInsert {
+		n := min(maxJobsPerInsert, len(jobs)-from)
+		var b strings.Builder
+		b.WriteString("INSERT INTO actiontrigger_jobs (" + jobCols + ") VALUES ")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(" + placeholders(14) + ")")
 		}
-		b.WriteString("(" + placeholders(14) + ")")
-		flat = append(flat, args[i]...)
+		b.WriteString(` ON CONFLICT DO NOTHING RETURNING id,
+		EXISTS (SELECT 1 FROM actiontrigger_executions e WHERE e.id = actiontrigger_jobs.execution_id)`)
+		inserts = append(inserts, s.st.q(b.String()))
 	}
-	b.WriteString(" ON CONFLICT DO NOTHING")
-	insert := s.st.q(b.String())
-	return s.write(ctx, len(jobs) > 1, func(q querier) error {
+	return s.write(ctx, false, func(q querier) error {
+		var inserted []any
+		orphan := false
+		for k, insert := range inserts {
+			from := k * maxJobsPerInsert
+			flat := make([]any, 0, min(maxJobsPerInsert, len(jobs)-from)*14)
+			for _, a := range args[from:min(from+maxJobsPerInsert, len(jobs))] {
+				flat = append(flat, a...)
+			}
+			rows, err := q.QueryContext(ctx, insert, flat...)
+			if err != nil {
+				return s.st.mapErr(err, "insert jobs")
+			}
+			for rows.Next() {
+				var id string
+				var ok bool
+				if err := rows.Scan(&id, &ok); err != nil {
+					rows.Close()
+					return s.st.mapErr(err, "insert jobs")
+				}
+				inserted = append(inserted, id)
+				orphan = orphan || !ok
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return s.st.mapErr(err, "insert jobs")
+			}
+		}
+		if len(inserted) == len(jobs) && !orphan {
+			return nil
+		}
+		// Some id existed or some execution does not: take back the rows that
+		// went in (inside a transaction; otherwise the statement's own
+		// transaction rolls back) and tell which.
+		for len(inserted) > 0 {
+			n := min(maxJobsPerInsert, len(inserted))
+			if _, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_jobs WHERE id IN ("+placeholders(n)+")"), inserted[:n]...); err != nil {
+				return s.st.mapErr(err, "insert jobs")
+			}
+			inserted = inserted[n:]
+		}
 		for i, j := range jobs {
 			if i == 0 || jobs[i-1].ExecutionID != j.ExecutionID {
 				ok, err := executionExists(ctx, s.st, q, j.ExecutionID)
@@ -123,16 +172,7 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 				}
 			}
 		}
-		res, err := q.ExecContext(ctx, insert, flat...)
-		if err != nil {
-			return s.st.mapErr(err, "insert jobs")
-		}
-		if n, _ := res.RowsAffected(); n != int64(len(jobs)) {
-			// Some id existed: the savepoint (or the statement's own
-			// transaction) undoes the rows that went in.
-			return fmt.Errorf("sqlstore: a job of %d already exists: %w", len(jobs), flow.ErrDuplicate)
-		}
-		return nil
+		return fmt.Errorf("sqlstore: a job of %d already exists: %w", len(jobs), flow.ErrDuplicate)
 	})
 }
 

@@ -100,13 +100,17 @@ type state struct {
 	wmu   sync.Mutex // SQLite: serialises write transactions
 	sch   atomic.Pointer[schema]
 	schMu sync.Mutex
+	stmts stmtCache // SQLite only
 }
 
 type txState struct {
 	mu   sync.Mutex
 	tx   *sql.Tx
 	done bool
-	sp   int // savepoint counter
+	// allOrNothing: writes run without savepoints, and the first one that
+	// fails (failed) fails the whole unit of work (storage.WithAllOrNothing).
+	allOrNothing bool
+	failed       error
 }
 
 // querier is what *sql.DB, *sql.Conn and *sql.Tx share.
@@ -142,6 +146,7 @@ func (s *Store) Dialect() Dialect { return s.st.d }
 // Close closes the database if the store owns it (WithOwnedDB), and does
 // nothing otherwise.
 func (s *Store) Close() error {
+	s.st.stmts.close()
 	if s.st.opts.ownDB {
 		return s.st.db.Close()
 	}
@@ -155,7 +160,9 @@ var errTxDone = fmt.Errorf("sqlstore: the transaction has ended: %w", flow.ErrSt
 
 // InTx runs fn in one database transaction: its writes through tx commit
 // together when fn returns nil and are rolled back when it returns an error
-// or panics (the panic is propagated after the rollback). Calling InTx on tx
+// or panics (the panic is propagated after the rollback). With a ctx from
+// storage.WithAllOrNothing, writes run without savepoints and the first one
+// that fails makes InTx roll back and return storage.ErrUnitFailed. Calling InTx on tx
 // joins the transaction. The schema DeclareCollections declares inside fn stays
 // declared when the transaction rolls back (the tables it created do not).
 // While fn runs it holds one connection: with a one-connection pool (SQLite
@@ -174,6 +181,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 	if err != nil {
 		return err
 	}
+	t.allOrNothing = storage.AllOrNothing(ctx)
 	view := &Store{st: s.st, tx: t}
 	committed := false
 	defer func() {
@@ -189,6 +197,10 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 		return err
 	}
 	t.mu.Lock()
+	if t.failed != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("sqlstore: %w: %w", storage.ErrUnitFailed, t.failed)
+	}
 	t.done = true
 	cerr := t.tx.Commit()
 	t.mu.Unlock()
@@ -232,22 +244,31 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		if t.done {
 			return errTxDone
 		}
-		if !sp {
-			return fn(t.tx)
-		}
-		t.sp++
-		name := "sp" + strconv.Itoa(t.sp)
-		if _, err := t.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-			return s.st.mapErr(err, "savepoint")
-		}
-		if err := fn(t.tx); err != nil {
-			if _, rerr := t.tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
-				return errors.Join(err, s.st.mapErr(rerr, "rollback to savepoint"))
+		if t.allOrNothing {
+			// No savepoint: a failed write fails the unit of work instead.
+			err := fn(s.st.querier(t.tx))
+			if err != nil && t.failed == nil {
+				t.failed = err
 			}
-			_, _ = t.tx.ExecContext(context.WithoutCancel(ctx), "RELEASE SAVEPOINT "+name)
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		if !sp {
+			return fn(s.st.querier(t.tx))
+		}
+		// One name for every savepoint: they never nest (fn writes through q,
+		// not through the store), and a constant statement is prepared once.
+		q := s.st.querier(t.tx)
+		if _, err := q.ExecContext(ctx, "SAVEPOINT actiontrigger_sp"); err != nil {
+			return s.st.mapErr(err, "savepoint")
+		}
+		if err := fn(q); err != nil {
+			if _, rerr := q.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT actiontrigger_sp"); rerr != nil {
+				return errors.Join(err, s.st.mapErr(rerr, "rollback to savepoint"))
+			}
+			_, _ = q.ExecContext(context.WithoutCancel(ctx), "RELEASE SAVEPOINT actiontrigger_sp")
+			return err
+		}
+		if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT actiontrigger_sp"); err != nil {
 			return s.st.mapErr(err, "release savepoint")
 		}
 		return nil
@@ -257,7 +278,7 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		return err
 	}
 	defer s.st.endWrite()
-	if err := fn(t.tx); err != nil {
+	if err := fn(s.st.querier(t.tx)); err != nil {
 		_ = t.tx.Rollback()
 		return err
 	}
@@ -281,7 +302,7 @@ func (s *Store) writeAuto(ctx context.Context, fn func(q querier) error) error {
 		s.st.wmu.Lock()
 		defer s.st.wmu.Unlock()
 	}
-	return fn(s.st.db)
+	return fn(s.st.querier(nil))
 }
 
 // BindTx returns a store whose methods run in tx, a transaction the host
@@ -304,9 +325,9 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 		if t.done {
 			return errTxDone
 		}
-		return fn(t.tx)
+		return fn(s.st.querier(t.tx))
 	}
-	return fn(s.st.db)
+	return fn(s.st.querier(nil))
 }
 
 // q rewrites a query written with ? placeholders for the dialect.

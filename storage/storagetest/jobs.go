@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"sync"
@@ -110,6 +111,65 @@ func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		js, err = s.ListJobs(ctx, e.ID)
 		require.NoError(t, err)
 		require.Len(t, js, 2)
+	})
+
+	t.Run("InsertBatchInTx", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		j1 := newJob(e, 1, flow.JobResolved)
+		require.NoError(t, s.InsertJobs(ctx, j1))
+		fresh, kept := newJob(e, 2, flow.JobResolved), newJob(e, 3, flow.JobResolved)
+		err := s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+			// Rejected batches inside a unit of work write nothing and leave
+			// it usable.
+			dup := newJob(e, 4, flow.JobResolved)
+			dup.ID = j1.ID
+			requireErrorIs(t, tx.InsertJobs(ctx, fresh, dup), flow.ErrDuplicate)
+			orphan := newJob(&flow.Execution{ID: newID()}, 1, flow.JobResolved)
+			requireErrorIs(t, tx.InsertJobs(ctx, fresh, orphan), flow.ErrNotFound)
+			requireErrorIs(t, tx.InsertJobs(ctx, orphan), flow.ErrNotFound)
+			_, err := tx.GetJob(ctx, fresh.ID)
+			requireErrorIs(t, err, flow.ErrNotFound)
+			return tx.InsertJobs(ctx, kept)
+		})
+		require.NoError(t, err)
+		js, err := s.ListJobs(ctx, e.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 2)
+		requireJob(t, j1, js[0])
+		requireJob(t, kept, js[1])
+	})
+
+	t.Run("InsertLargeBatch", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		other := newExecution(seedWorkflow(t, s), 2)
+		mustInsertExecution(t, s, other)
+		// More jobs than a store may bind in one statement, over two executions.
+		var jobs []*flow.Job
+		for i := range 1300 {
+			x := e
+			if i%2 == 1 {
+				x = other
+			}
+			jobs = append(jobs, newJob(x, i+1, flow.JobResolved))
+		}
+		require.NoError(t, s.InsertJobs(ctx, jobs...))
+		js, err := s.ListJobs(ctx, e.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 650)
+		// A duplicate at the end writes none of them.
+		more := make([]*flow.Job, 0, 1201)
+		for i := range 1200 {
+			more = append(more, newJob(other, 2000+i, flow.JobResolved))
+		}
+		more = append(more, jobs[0])
+		requireErrorIs(t, s.InsertJobs(ctx, more...), flow.ErrDuplicate)
+		js, err = s.ListJobs(ctx, other.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 650)
 	})
 
 	t.Run("UpdateCompareAndSet", func(t *testing.T) {

@@ -266,6 +266,45 @@ func testTransactions(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		require.EqualValues(t, 1, wf.Executed)
 	})
 
+	t.Run("AllOrNothing", func(t *testing.T) {
+		t.Parallel()
+		s, w := setup(t)
+		// Without a failed write, it is a unit of work like any other.
+		var wr txWrites
+		err := s.InTx(storage.WithAllOrNothing(t.Context()), func(ctx context.Context, tx storage.Store) error {
+			var err error
+			wr, err = writeAll(ctx, tx, w)
+			return err
+		})
+		require.NoError(t, err)
+		got, err := s.GetExecution(t.Context(), wr.e.ID)
+		require.NoError(t, err)
+		require.Equal(t, flow.ExecutionStarted, got.Status)
+		js, err := s.ListJobs(t.Context(), wr.e.ID)
+		require.NoError(t, err)
+		require.Len(t, js, 2)
+
+		// A failed write either leaves the unit of work usable (the store
+		// ignores the request) or fails all of it with ErrUnitFailed.
+		s2, w2 := setup(t)
+		var wr2 txWrites
+		err = s2.InTx(storage.WithAllOrNothing(t.Context()), func(ctx context.Context, tx storage.Store) error {
+			var err error
+			if wr2, err = writeAll(ctx, tx, w2); err != nil {
+				return err
+			}
+			requireErrorIs(t, tx.InsertExecution(ctx, wr2.e), flow.ErrDuplicate)
+			return nil
+		})
+		if err != nil {
+			requireErrorIs(t, err, storage.ErrUnitFailed)
+			requireNothingWritten(t, s2, w2, wr2)
+		} else {
+			_, err := s2.GetExecution(t.Context(), wr2.e.ID)
+			require.NoError(t, err)
+		}
+	})
+
 	t.Run("Concurrent", func(t *testing.T) {
 		t.Parallel()
 		s, w := setup(t)

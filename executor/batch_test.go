@@ -1,0 +1,263 @@
+package executor
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx" for the schema setup
+	"github.com/stretchr/testify/require"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/memory"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
+)
+
+// countingStore is a real store that counts the units of work begun on it.
+type countingStore struct {
+	storage.Store
+	txs atomic.Int64
+}
+
+func (c *countingStore) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
+	c.txs.Add(1)
+	return c.Store.InTx(ctx, fn)
+}
+
+type collections map[string]*flow.Collection
+
+func (c collections) Collection(name string) (*flow.Collection, bool) {
+	x, ok := c[name]
+	return x, ok
+}
+
+var testCollections = []flow.Collection{
+	{Name: "expenses", Fields: []flow.Field{{Name: "title", Type: flow.FieldString}, {Name: "amount", Type: flow.FieldNumber}}},
+	{Name: "ledger", Fields: []flow.Field{{Name: "title", Type: flow.FieldString}, {Name: "amount", Type: flow.FieldNumber}}},
+}
+
+// stores returns the stores the batch tests run on: memory, a SQLite file,
+// and PostgreSQL when ACTIONTRIGGER_TEST_POSTGRES_DSN is set.
+func stores(t *testing.T) map[string]func(t *testing.T) storage.Store {
+	out := map[string]func(t *testing.T) storage.Store{
+		"memory": func(t *testing.T) storage.Store { return memory.New() },
+		"sqlite": func(t *testing.T) storage.Store {
+			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "x.db"))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		},
+	}
+	if dsn := os.Getenv("ACTIONTRIGGER_TEST_POSTGRES_DSN"); dsn != "" {
+		out["postgres"] = func(t *testing.T) storage.Store {
+			admin, err := sql.Open("pgx", dsn)
+			require.NoError(t, err)
+			schema := fmt.Sprintf("at_exec_%d", time.Now().UnixNano())
+			_, err = admin.Exec("CREATE SCHEMA " + schema)
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+				_ = admin.Close()
+			})
+			u, err := url.Parse(dsn)
+			require.NoError(t, err)
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			s, err := postgres.Open(t.Context(), u.String())
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+	}
+	return out
+}
+
+// setupBatch stores a `condition -> create` workflow and n queued
+// executions, claims them for the executor and returns them.
+func setupBatch(t *testing.T, s storage.Store, n int, data func(i int) map[string]any) (*Executor, []*flow.Execution) {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, s.DeclareCollections(ctx, testCollections))
+	now := time.Now()
+	wf := &flow.Workflow{
+		ID: NewID(), Key: "batch", Enabled: true, Current: true, CreatedAt: now, UpdatedAt: now,
+		Config: flow.TriggerConfig{Collection: "expenses"},
+		Nodes: []flow.Node{
+			{Key: "small", Type: "condition", Config: map[string]any{"engine": "expr", "expression": "$context.data.amount < 500"}},
+			{Key: "book", Type: "create", Config: map[string]any{"collection": "ledger",
+				"params": map[string]any{"values": map[string]any{"id": "{{$context.data.id}}", "title": "{{$context.data.title}}", "amount": "{{$context.data.amount}}"}}}},
+		},
+	}
+	require.NoError(t, s.InsertWorkflow(ctx, wf))
+	cols := collections{}
+	for i := range testCollections {
+		cols[testCollections[i].Name] = &testCollections[i]
+	}
+	plan, err := Compile(wf, nodes.DefaultRegistry(), &nodes.CompileContext{Collections: cols})
+	require.NoError(t, err)
+	require.True(t, plan.atomic)
+	x := &Executor{Store: s, Collections: cols, Owner: "me", PlanFor: func(context.Context, string) (*Plan, error) { return plan, nil }}
+	x.Init()
+	for i := range n {
+		e := &flow.Execution{ID: NewID(), WorkflowID: wf.ID, Key: wf.Key, Status: flow.ExecutionQueueing, Runnable: true,
+			Context: map[string]any{"data": data(i)}, CreatedAt: now}
+		require.NoError(t, s.InsertExecution(ctx, e))
+	}
+	claimed, err := s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "me", Limit: n, Now: now, LeaseUntil: now.Add(time.Minute)})
+	require.NoError(t, err)
+	require.Len(t, claimed, n)
+	return x, claimed
+}
+
+// processAll runs Process on every execution at once, as a pool's workers do.
+func processAll(x *Executor, es []*flow.Execution) ([]*Outcome, []error) {
+	outs := make([]*Outcome, len(es))
+	errs := make([]error, len(es))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, e := range es {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			outs[i], errs[i] = x.Process(context.Background(), e)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return outs, errs
+}
+
+func requireRuns(t *testing.T, s storage.Store, es []*flow.Execution, outs []*Outcome, errs []error, failed map[int]error) {
+	t.Helper()
+	ctx := t.Context()
+	for i, e := range es {
+		if want := failed[i]; want != nil {
+			require.ErrorIs(t, errs[i], want, "execution %d", i)
+			continue
+		}
+		require.NoError(t, errs[i], "execution %d", i)
+		got, err := s.GetExecution(ctx, e.ID)
+		require.NoError(t, err)
+		require.Equal(t, outs[i].Execution.Status, got.Status, "execution %d", i)
+		require.Empty(t, got.LeaseOwner)
+		require.False(t, got.Runnable)
+		jobs, err := s.ListJobs(ctx, e.ID)
+		require.NoError(t, err)
+		require.Len(t, jobs, 2, "execution %d: one job per node", i)
+	}
+}
+
+// Concurrent atomic runs share transactions, and each still ends with its
+// own jobs and side effects exactly once.
+func TestBatchRuns(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := &countingStore{Store: open(t)}
+			const n = 60
+			x, es := setupBatch(t, s, n, func(i int) map[string]any {
+				return map[string]any{"id": i + 1, "title": fmt.Sprintf("claim %d", i), "amount": float64(i)}
+			})
+			x.Batches = 1
+			before := s.txs.Load()
+			outs, errs := processAll(x, es)
+			requireRuns(t, s, es, outs, errs, nil)
+			for i, o := range outs {
+				require.Equal(t, flow.ExecutionResolved, o.Execution.Status, "execution %d", i)
+			}
+			recs, err := s.ListRecords(t.Context(), "ledger", nil, nil)
+			require.NoError(t, err)
+			require.Len(t, recs, n)
+			txs := s.txs.Load() - before
+			require.Less(t, txs, int64(n), "no batch formed")
+			t.Logf("%d executions in %d transactions", n, txs)
+		})
+	}
+}
+
+// One execution whose run fails (its lease was taken) fails alone; the others
+// of its batch commit.
+func TestBatchFallsBackAlone(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			const n = 40
+			x, es := setupBatch(t, s, n, func(i int) map[string]any {
+				return map[string]any{"id": i + 1, "title": fmt.Sprintf("claim %d", i), "amount": 10.0}
+			})
+			x.Batches = 1
+			stolen := es[n/2]
+			u := stolen.Clone()
+			u.LeaseOwner = "someone else"
+			require.NoError(t, s.UpdateExecution(t.Context(), u, storage.ExecutionExpect{Status: flow.ExecutionQueueing}))
+			outs, errs := processAll(x, es)
+			requireRuns(t, s, es, outs, errs, map[int]error{n / 2: flow.ErrLeaseLost})
+			recs, err := s.ListRecords(t.Context(), "ledger", nil, nil)
+			require.NoError(t, err)
+			require.Len(t, recs, n-1)
+			jobs, err := s.ListJobs(t.Context(), stolen.ID)
+			require.NoError(t, err)
+			require.Empty(t, jobs, "the failed run wrote nothing")
+		})
+	}
+}
+
+// A node's failed write that the node turns into its job's result (a
+// duplicate key) ends that execution in error, as it would alone, and does
+// not touch the others.
+func TestBatchNodeWriteFails(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			const n = 40
+			x, es := setupBatch(t, s, n, func(i int) map[string]any {
+				id := i + 1
+				if i == n/2 {
+					id = 1 // taken by execution 0 (or the other way round)
+				}
+				return map[string]any{"id": id, "title": fmt.Sprintf("claim %d", i), "amount": 10.0}
+			})
+			x.Batches = 1
+			outs, errs := processAll(x, es)
+			requireRuns(t, s, es, outs, errs, nil)
+			errored := 0
+			for _, o := range outs {
+				if o.Execution.Status == flow.ExecutionError {
+					errored++
+				} else {
+					require.Equal(t, flow.ExecutionResolved, o.Execution.Status)
+				}
+			}
+			require.Equal(t, 1, errored)
+			recs, err := s.ListRecords(t.Context(), "ledger", nil, nil)
+			require.NoError(t, err)
+			require.Len(t, recs, n-1)
+		})
+	}
+}
+
+// A canceled caller gets its own error and leaves the others' runs alone.
+func TestBatchCanceledCaller(t *testing.T) {
+	s := memory.New()
+	x, es := setupBatch(t, s, 3, func(i int) map[string]any {
+		return map[string]any{"id": i + 1, "title": "x", "amount": 10.0}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := x.Process(ctx, es[0])
+	require.True(t, errors.Is(err, context.Canceled), "got %v", err)
+	outs, errs := processAll(x, es[1:])
+	requireRuns(t, s, es[1:], outs, errs, nil)
+}

@@ -1,0 +1,127 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// maxCachedStmts bounds the statement cache: queries past it run unprepared.
+// The store's own queries are a few dozen; record queries vary with the
+// columns a write names.
+const maxCachedStmts = 512
+
+// stmtCache keeps prepared statements for SQLite, whose driver
+// (modernc.org/sqlite) parses and plans every statement it is given again:
+// the parse costs as much as running a small insert. database/sql prepares a
+// cached statement once on each connection it runs on, and a transaction
+// reuses the one of its connection. PostgreSQL needs none: pgx caches the
+// statements of each connection itself.
+type stmtCache struct {
+	mu     sync.RWMutex
+	m      map[string]*sql.Stmt
+	closed bool
+}
+
+// get returns the prepared statement of query, preparing it if needed, or nil
+// when it is not cached (the cache is full or closed, or preparing failed:
+// running the query unprepared reports the error).
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
+	c.mu.RLock()
+	s := c.m[query]
+	c.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.m[query]; s != nil {
+		return s
+	}
+	if c.closed || len(c.m) >= maxCachedStmts {
+		return nil
+	}
+	if db.Stats().MaxOpenConnections == 1 {
+		// Preparing takes a connection of its own, which a one-connection
+		// pool (SQLite in memory) has not while a transaction holds it.
+		c.closed = true
+		return nil
+	}
+	s, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = s
+	return s
+}
+
+// close closes the cached statements; later queries run unprepared.
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.m {
+		_ = s.Close()
+	}
+	c.m = nil
+	c.closed = true
+}
+
+// cachedQ runs queries through the statement cache, in tx or (tx nil) on the
+// database.
+type cachedQ struct {
+	st *state
+	tx *sql.Tx
+}
+
+func (q cachedQ) stmt(ctx context.Context, query string) *sql.Stmt {
+	s := q.st.stmts.get(ctx, q.st.db, query)
+	if s == nil || q.tx == nil {
+		return s
+	}
+	return q.tx.StmtContext(ctx, s)
+}
+
+func (q cachedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	if q.tx != nil {
+		return q.tx.ExecContext(ctx, query, args...)
+	}
+	return q.st.db.ExecContext(ctx, query, args...)
+}
+
+func (q cachedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	if q.tx != nil {
+		return q.tx.QueryContext(ctx, query, args...)
+	}
+	return q.st.db.QueryContext(ctx, query, args...)
+}
+
+func (q cachedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	if q.tx != nil {
+		return q.tx.QueryRowContext(ctx, query, args...)
+	}
+	return q.st.db.QueryRowContext(ctx, query, args...)
+}
+
+// querier returns what the store's statements run on: tx (or the database
+// when tx is nil), through the statement cache on SQLite.
+func (st *state) querier(tx *sql.Tx) querier {
+	if st.d == SQLite {
+		return cachedQ{st: st, tx: tx}
+	}
+	if tx != nil {
+		return tx
+	}
+	return st.db
+}
