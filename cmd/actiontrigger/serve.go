@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	db := fs.String("db", "actiontrigger.db", "store: a SQLite file, a postgres:// DSN, or \"memory\"")
 	dir := fs.String("config", "", "folder with collections.json, users.json, workflows.json or workflows/*.json, env.json (default: the built-in expense-claim example)")
 	level := fs.String("log-level", "info", "request and engine log level: debug, info, warn, error")
-	workers := fs.Int("workers", 0, "async workers (default: the engine's, 2 x GOMAXPROCS)")
+	workers := fs.Int("workers", 0, "async workers (default: the engine's, actiontrigger.DefaultWorkers)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
