@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -256,25 +255,39 @@ func startLoadServer(ctx context.Context, db, key string) (*loadServer, error) {
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	cleanup = append(cleanup, func() { _ = srv.Close() })
-	check := func(ctx context.Context, out io.Writer) error {
-		// Every request must have run its workflow once: one ledger record and
-		// one resolved sync execution per created expense.
-		expenses, err := store.ListRecords(ctx, "expenses", nil, nil)
+	// Every request must run its workflow once: one ledger record and one
+	// resolved sync execution per created expense. Counted as deltas, so a
+	// store that already holds data (a shared PostgreSQL) checks too.
+	count := func(ctx context.Context) (expenses, ledger, resolved int, err error) {
+		ex, err := store.ListRecords(ctx, "expenses", nil, nil)
 		if err != nil {
-			return err
+			return 0, 0, 0, err
 		}
-		ledger, err := store.ListRecords(ctx, "ledger", nil, nil)
+		lg, err := store.ListRecords(ctx, "ledger", nil, nil)
 		if err != nil {
-			return err
+			return 0, 0, 0, err
 		}
 		xs, err := store.ListExecutions(ctx, storage.ExecutionFilter{Key: key, Statuses: []flow.ExecutionStatus{flow.ExecutionResolved}})
 		if err != nil {
+			return 0, 0, 0, err
+		}
+		return len(ex), len(lg), len(xs), nil
+	}
+	e0, l0, x0, err := count(ctx)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	check := func(ctx context.Context, out io.Writer) error {
+		e1, l1, x1, err := count(ctx)
+		if err != nil {
 			return err
 		}
-		if len(ledger) != len(expenses) || len(xs) != len(expenses) {
-			return errors.New("check failed: " + fmt.Sprintf("%d expenses, %d ledger records, %d resolved executions", len(expenses), len(ledger), len(xs)))
+		e, l, x := e1-e0, l1-l0, x1-x0
+		if l != e || x != e {
+			return fmt.Errorf("check failed: %d new expenses, %d new ledger records, %d new resolved executions", e, l, x)
 		}
-		fmt.Fprintf(out, "checked: %d expenses, %d ledger records, %d resolved sync executions\n", len(expenses), len(ledger), len(xs))
+		fmt.Fprintf(out, "checked: %d expenses, %d ledger records, %d resolved sync executions\n", e, l, x)
 		return nil
 	}
 	return &loadServer{url: "http://" + ln.Addr().String(), token: token, storeName: storeName, check: check, close: closeAll}, nil
