@@ -222,6 +222,27 @@ func AllOrNothing(ctx context.Context) bool {
 	return v
 }
 
+type sharedCommitKey struct{}
+
+// WithSharedCommit returns ctx allowing InTx to commit fn's writes in one
+// database transaction with other units of work running at the same time
+// (group commit): each unit still commits or rolls back as a whole (a failed
+// one is undone alone, under a savepoint), InTx still returns only after its
+// writes are durable, but a unit's writes become visible, and its InTx
+// returns, when the shared transaction commits. It pays where commits are
+// serialised (SQLite's single writer). The caller must not hold, across InTx,
+// a lock that another unit of work may need, since it now waits for the
+// others to finish. A store may ignore it.
+func WithSharedCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, sharedCommitKey{}, true)
+}
+
+// SharedCommit reports whether ctx comes from WithSharedCommit.
+func SharedCommit(ctx context.Context) bool {
+	v, _ := ctx.Value(sharedCommitKey{}).(bool)
+	return v
+}
+
 // WithTx returns ctx carrying a unit of work: engine calls made with it (for
 // example AfterAction from inside a custom node, whose run holds a transaction)
 // write through tx and commit with it, instead of starting their own.

@@ -82,7 +82,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
 	if st.d == SQLite {
-		st.wmu.Lock()
+		st.lockWrite()
 		defer st.wmu.Unlock()
 	}
 	conn, err := st.beginMigration(ctx)

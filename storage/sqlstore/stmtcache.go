@@ -74,6 +74,10 @@ func (c *stmtCache) close() {
 type cachedQ struct {
 	st *state
 	tx *sql.Tx
+	// noCancel runs statements without the caller's cancellation: in a shared
+	// (group) transaction an interrupted statement would make SQLite roll back
+	// every member's writes.
+	noCancel bool
 }
 
 func (q cachedQ) stmt(ctx context.Context, query string) *sql.Stmt {
@@ -85,6 +89,9 @@ func (q cachedQ) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (q cachedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.noCancel {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if s := q.stmt(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
@@ -95,6 +102,9 @@ func (q cachedQ) ExecContext(ctx context.Context, query string, args ...any) (sq
 }
 
 func (q cachedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if q.noCancel {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if s := q.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -105,6 +115,9 @@ func (q cachedQ) QueryContext(ctx context.Context, query string, args ...any) (*
 }
 
 func (q cachedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if q.noCancel {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if s := q.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -117,8 +130,20 @@ func (q cachedQ) QueryRowContext(ctx context.Context, query string, args ...any)
 // querier returns what the store's statements run on: tx (or the database
 // when tx is nil), through the statement cache on SQLite.
 func (st *state) querier(tx *sql.Tx) querier {
+	return st.querierOpt(tx, false)
+}
+
+// txQuerier is querier for the unit of work t.
+func (st *state) txQuerier(t *txState) querier {
+	if t.shared {
+		return st.querierOpt(t.tx, true)
+	}
+	return st.querier(t.tx)
+}
+
+func (st *state) querierOpt(tx *sql.Tx, noCancel bool) querier {
 	if st.d == SQLite {
-		return cachedQ{st: st, tx: tx}
+		return cachedQ{st: st, tx: tx, noCancel: noCancel}
 	}
 	if tx != nil {
 		return tx

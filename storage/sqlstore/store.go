@@ -94,13 +94,17 @@ var _ storage.Store = (*Store)(nil)
 
 // state is what a store and its transaction views share.
 type state struct {
-	db    *sql.DB
-	d     Dialect
-	opts  options
-	wmu   sync.Mutex // SQLite: serialises write transactions
-	sch   atomic.Pointer[schema]
-	schMu sync.Mutex
-	stmts stmtCache // SQLite only
+	db   *sql.DB
+	d    Dialect
+	opts options
+	wmu  sync.Mutex // SQLite: serialises write transactions
+	// SQLite group commit (group.go): writers waiting for wmu, and the group
+	// transaction left open for them (guarded by wmu).
+	waiting atomic.Int32
+	open    *group
+	sch     atomic.Pointer[schema]
+	schMu   sync.Mutex
+	stmts   stmtCache // SQLite only
 }
 
 type txState struct {
@@ -111,6 +115,8 @@ type txState struct {
 	// fails (failed) fails the whole unit of work (storage.WithAllOrNothing).
 	allOrNothing bool
 	failed       error
+	// shared: the transaction is a group's (storage.WithSharedCommit).
+	shared bool
 }
 
 // querier is what *sql.DB, *sql.Conn and *sql.Tx share.
@@ -177,6 +183,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.st.d == SQLite && storage.SharedCommit(ctx) {
+		return s.inSharedTx(ctx, fn)
+	}
 	t, err := s.st.begin(ctx)
 	if err != nil {
 		return err
@@ -215,7 +224,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 // begin starts a write transaction (holding the SQLite write mutex).
 func (st *state) begin(ctx context.Context) (*txState, error) {
 	if st.d == SQLite {
-		st.wmu.Lock()
+		st.lockWrite()
 	}
 	tx, err := st.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -246,18 +255,18 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		}
 		if t.allOrNothing {
 			// No savepoint: a failed write fails the unit of work instead.
-			err := fn(s.st.querier(t.tx))
+			err := fn(s.st.txQuerier(t))
 			if err != nil && t.failed == nil {
 				t.failed = err
 			}
 			return err
 		}
 		if !sp {
-			return fn(s.st.querier(t.tx))
+			return fn(s.st.txQuerier(t))
 		}
 		// One name for every savepoint: they never nest (fn writes through q,
 		// not through the store), and a constant statement is prepared once.
-		q := s.st.querier(t.tx)
+		q := s.st.txQuerier(t)
 		if _, err := q.ExecContext(ctx, "SAVEPOINT actiontrigger_sp"); err != nil {
 			return s.st.mapErr(err, "savepoint")
 		}
@@ -299,7 +308,7 @@ func (s *Store) writeAuto(ctx context.Context, fn func(q querier) error) error {
 		return err
 	}
 	if s.st.d == SQLite {
-		s.st.wmu.Lock()
+		s.st.lockWrite()
 		defer s.st.wmu.Unlock()
 	}
 	return fn(s.st.querier(nil))
@@ -325,7 +334,7 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 		if t.done {
 			return errTxDone
 		}
-		return fn(s.st.querier(t.tx))
+		return fn(s.st.txQuerier(t))
 	}
 	return fn(s.st.querier(nil))
 }

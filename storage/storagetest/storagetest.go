@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { testQueue(t, newStore) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, newStore) })
+	t.Run("SharedCommit", func(t *testing.T) { testSharedCommit(t, newStore) })
 	t.Run("Records", func(t *testing.T) { testRecords(t, newStore) })
 	t.Run("Tasks", func(t *testing.T) { testTasks(t, newStore) })
 }
