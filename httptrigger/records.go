@@ -194,7 +194,9 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 // other error rolls everything back.
 func (a *API) act(ctx context.Context, action actiontrigger.Action, u actiontrigger.User,
 	write func(ctx context.Context, tx storage.Store) (any, error)) (res *actiontrigger.Result, serr, err error) {
-	err = a.eng.Store().InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+	// Requests may share a commit (group commit on SQLite): nothing here holds
+	// a lock across the unit of work.
+	err = a.eng.Store().InTx(storage.WithSharedCommit(ctx), func(ctx context.Context, tx storage.Store) error {
 		written, err := write(ctx, tx)
 		if err != nil {
 			return err
