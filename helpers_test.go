@@ -2,14 +2,9 @@ package actiontrigger_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +15,8 @@ import (
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
-	"github.com/actiontrigger/actiontrigger/storage/memory"
-	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
-	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
+	"github.com/actiontrigger/actiontrigger/storage/teststores"
 )
 
 // testLogger keeps engine logs of the tests quiet: only errors are printed.
@@ -369,44 +362,8 @@ func storageFilterKey(key string) storage.WorkflowFilter {
 // so the engine's scenarios run on every adapter.
 func testStore(t *testing.T) storage.Store {
 	t.Helper()
-	switch kind := testStoreKind(); kind {
-	case "memory":
-		return memory.New()
-	case "sqlite":
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	case "postgres":
-		dsn := os.Getenv("ACTIONTRIGGER_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			t.Fatal("ACTIONTRIGGER_TEST_STORE=postgres needs ACTIONTRIGGER_TEST_POSTGRES_DSN")
-		}
-		admin, err := sql.Open("pgx", dsn)
-		require.NoError(t, err)
-		schema := fmt.Sprintf("engine_test_%d_%d", time.Now().UnixNano(), testSchemaN.Add(1))
-		_, err = admin.Exec("CREATE SCHEMA " + schema)
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			_ = admin.Close()
-		})
-		u, err := url.Parse(dsn)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		s, err := postgres.Open(context.Background(), u.String())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	default:
-		t.Fatalf("unknown ACTIONTRIGGER_TEST_STORE %q (memory, sqlite or postgres)", kind)
-		return nil
-	}
+	return teststores.FromEnv(t)
 }
-
-var testSchemaN atomic.Int64
 
 // asJSON returns v as it comes back from a store that keeps payloads as JSON
 // (numbers float64, times RFC 3339 strings), so assertions hold on every adapter.
@@ -420,9 +377,4 @@ func asJSON(t *testing.T, v any) any {
 }
 
 // testStoreKind is the store the tests run on (ACTIONTRIGGER_TEST_STORE).
-func testStoreKind() string {
-	if k := os.Getenv("ACTIONTRIGGER_TEST_STORE"); k != "" {
-		return k
-	}
-	return "memory"
-}
+func testStoreKind() string { return teststores.Kind() }

@@ -2,12 +2,9 @@ package executor
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,8 +17,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
-	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
-	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
+	"github.com/actiontrigger/actiontrigger/storage/teststores"
 )
 
 // countingStore is a real store that counts the units of work begun on it.
@@ -52,34 +48,10 @@ var testCollections = []flow.Collection{
 func stores(t *testing.T) map[string]func(t *testing.T) storage.Store {
 	out := map[string]func(t *testing.T) storage.Store{
 		"memory": func(t *testing.T) storage.Store { return memory.New() },
-		"sqlite": func(t *testing.T) storage.Store {
-			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "x.db"))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		},
+		"sqlite": func(t *testing.T) storage.Store { return teststores.SQLite(t) },
 	}
-	if dsn := os.Getenv("ACTIONTRIGGER_TEST_POSTGRES_DSN"); dsn != "" {
-		out["postgres"] = func(t *testing.T) storage.Store {
-			admin, err := sql.Open("pgx", dsn)
-			require.NoError(t, err)
-			schema := fmt.Sprintf("at_exec_%d", time.Now().UnixNano())
-			_, err = admin.Exec("CREATE SCHEMA " + schema)
-			require.NoError(t, err)
-			t.Cleanup(func() {
-				_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-				_ = admin.Close()
-			})
-			u, err := url.Parse(dsn)
-			require.NoError(t, err)
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			s, err := postgres.Open(t.Context(), u.String())
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}
+	if os.Getenv(teststores.EnvPostgresDSN) != "" || os.Getenv("CI") == "true" {
+		out["postgres"] = func(t *testing.T) storage.Store { return teststores.Postgres(t) }
 	}
 	return out
 }

@@ -3,16 +3,11 @@ package httptrigger_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,10 +21,8 @@ import (
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
-	"github.com/actiontrigger/actiontrigger/storage/memory"
-	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
-	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
+	"github.com/actiontrigger/actiontrigger/storage/teststores"
 )
 
 // quiet keeps the engine's and the handlers' logs out of the test output
@@ -360,48 +353,8 @@ func num(t *testing.T, v any) float64 {
 // (CI=true), where they fail.
 func testStore(t *testing.T) storage.Store {
 	t.Helper()
-	kind := os.Getenv("ACTIONTRIGGER_TEST_STORE")
-	switch kind {
-	case "", "memory":
-		return memory.New()
-	case "sqlite":
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	case "postgres":
-		dsn := os.Getenv("ACTIONTRIGGER_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("ACTIONTRIGGER_TEST_STORE=postgres needs ACTIONTRIGGER_TEST_POSTGRES_DSN")
-			}
-			t.Skip("ACTIONTRIGGER_TEST_STORE=postgres without ACTIONTRIGGER_TEST_POSTGRES_DSN")
-		}
-		admin, err := sql.Open("pgx", dsn)
-		require.NoError(t, err)
-		schema := fmt.Sprintf("httptrigger_test_%d_%d", time.Now().UnixNano(), schemaN.Add(1))
-		_, err = admin.Exec("CREATE SCHEMA " + schema)
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			_ = admin.Close()
-		})
-		u, err := url.Parse(dsn)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		s, err := postgres.Open(context.Background(), u.String())
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	default:
-		t.Fatalf("unknown ACTIONTRIGGER_TEST_STORE %q (memory, sqlite or postgres)", kind)
-		return nil
-	}
+	return teststores.FromEnv(t)
 }
-
-var schemaN atomic.Int64
 
 // jsonBody is v as a JSON request body.
 func jsonBody(t *testing.T, v any) io.Reader {
