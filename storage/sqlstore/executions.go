@@ -64,7 +64,7 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, false, func(q querier) error {
+	return s.writeTx(ctx, false, func(q querier, t *txState) error {
 		res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_executions
 			(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
@@ -87,23 +87,59 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 			return fmt.Errorf("sqlstore: execution %q: workflow %q already has an execution for event %q: %w", e.ID, e.WorkflowID, e.EventKey, flow.ErrDuplicate)
 		}
 		// Count it; the counters move last, so their rows stay locked briefly.
-		var key string
-		err = q.QueryRowContext(ctx, s.st.q("UPDATE actiontrigger_workflows SET executed = executed + 1 WHERE id = ? RETURNING wf_key"), e.WorkflowID).Scan(&key)
-		if errors.Is(err, sql.ErrNoRows) {
+		found, err := s.st.count(ctx, q, e.WorkflowID, s.st.counterShard(t))
+		if err != nil {
+			return s.st.mapErr(err, "count execution "+e.ID)
+		}
+		if !found {
 			if _, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_executions WHERE id = ?"), e.ID); err != nil {
 				return s.st.mapErr(err, "insert execution "+e.ID)
 			}
 			return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
 		}
-		if err != nil {
-			return s.st.mapErr(err, "count execution "+e.ID)
-		}
-		if _, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_workflow_key_counters (wf_key, executed) VALUES (?, 1)
-			ON CONFLICT (wf_key) DO UPDATE SET executed = actiontrigger_workflow_key_counters.executed + 1`), key); err != nil {
-			return s.st.mapErr(err, "count execution "+e.ID)
-		}
 		return nil
 	})
+}
+
+// countPG counts an execution of workflow $1 in shard $2 of its counters and
+// returns the workflow's key (no row: the workflow does not exist). FOR KEY
+// SHARE keeps the workflow from being deleted (with its shards) until the
+// transaction ends without blocking other counts or updates: a count never
+// lands after the deletion of its workflow's shards.
+const countPG = `WITH w AS (SELECT id, wf_key FROM actiontrigger_workflows WHERE id = $1 FOR KEY SHARE),
+	c AS (INSERT INTO actiontrigger_workflow_counter_shards (workflow_id, shard, executed) SELECT id, $2, 1 FROM w
+		ON CONFLICT (workflow_id, shard) DO UPDATE SET executed = actiontrigger_workflow_counter_shards.executed + 1),
+	k AS (INSERT INTO actiontrigger_key_counter_shards (wf_key, shard, executed) SELECT wf_key, $2, 1 FROM w
+		ON CONFLICT (wf_key, shard) DO UPDATE SET executed = actiontrigger_key_counter_shards.executed + 1)
+	SELECT wf_key FROM w`
+
+// count adds one to the shard of the counters of the workflow id and of its
+// key, and reports whether the workflow exists (if not, nothing is counted).
+func (st *state) count(ctx context.Context, q querier, id string, shard int) (bool, error) {
+	var key string
+	if st.d == PostgreSQL {
+		err := q.QueryRowContext(ctx, countPG, id, shard).Scan(&key)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	err := q.QueryRowContext(ctx, "SELECT wf_key FROM actiontrigger_workflows WHERE id = ?", id).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO actiontrigger_workflow_counter_shards (workflow_id, shard, executed) VALUES (?, ?, 1)
+		ON CONFLICT (workflow_id, shard) DO UPDATE SET executed = actiontrigger_workflow_counter_shards.executed + 1`, id, shard); err != nil {
+		return false, err
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO actiontrigger_key_counter_shards (wf_key, shard, executed) VALUES (?, ?, 1)
+		ON CONFLICT (wf_key, shard) DO UPDATE SET executed = actiontrigger_key_counter_shards.executed + 1`, key, shard); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func getExecution(ctx context.Context, st *state, q querier, id string) (*flow.Execution, error) {

@@ -105,6 +105,8 @@ type state struct {
 	sch     atomic.Pointer[schema]
 	schMu   sync.Mutex
 	stmts   stmtCache // SQLite only
+	// shards leases counter shards to write transactions (PostgreSQL).
+	shards shardPool
 }
 
 type txState struct {
@@ -117,6 +119,12 @@ type txState struct {
 	failed       error
 	// shared: the transaction is a group's (storage.WithSharedCommit).
 	shared bool
+	// bound: the host began the transaction and ends it (BindTx).
+	bound bool
+	// shard is the counter shard the transaction's executions are counted
+	// in (hasShard: chosen; shardLeased: release it when the transaction ends).
+	shard                 int
+	hasShard, shardLeased bool
 }
 
 // querier is what *sql.DB, *sql.Conn and *sql.Tx share.
@@ -199,6 +207,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 			t.done = true
 			_ = t.tx.Rollback()
 			t.mu.Unlock()
+			s.st.txEnded(t)
 			s.st.endWrite()
 		}
 	}()
@@ -214,6 +223,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 	cerr := t.tx.Commit()
 	t.mu.Unlock()
 	committed = true
+	s.st.txEnded(t)
 	s.st.endWrite()
 	if cerr != nil {
 		return s.st.mapErr(cerr, "commit")
@@ -244,6 +254,11 @@ func (st *state) endWrite() {
 // so that a failure undoes fn's statements only), or in a new transaction that
 // commits when fn succeeds.
 func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) error {
+	return s.writeTx(ctx, sp, func(q querier, _ *txState) error { return fn(q) })
+}
+
+// writeTx is write for functions that need the transaction's state.
+func (s *Store) writeTx(ctx context.Context, sp bool, fn func(q querier, t *txState) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -255,14 +270,14 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		}
 		if t.allOrNothing {
 			// No savepoint: a failed write fails the unit of work instead.
-			err := fn(s.st.txQuerier(t))
+			err := fn(s.st.txQuerier(t), t)
 			if err != nil && t.failed == nil {
 				t.failed = err
 			}
 			return err
 		}
 		if !sp {
-			return fn(s.st.txQuerier(t))
+			return fn(s.st.txQuerier(t), t)
 		}
 		// One name for every savepoint: they never nest (fn writes through q,
 		// not through the store), and a constant statement is prepared once.
@@ -270,7 +285,7 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		if _, err := q.ExecContext(ctx, "SAVEPOINT actiontrigger_sp"); err != nil {
 			return s.st.mapErr(err, "savepoint")
 		}
-		if err := fn(q); err != nil {
+		if err := fn(q, t); err != nil {
 			if _, rerr := q.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT actiontrigger_sp"); rerr != nil {
 				return errors.Join(err, s.st.mapErr(rerr, "rollback to savepoint"))
 			}
@@ -287,7 +302,8 @@ func (s *Store) write(ctx context.Context, sp bool, fn func(q querier) error) er
 		return err
 	}
 	defer s.st.endWrite()
-	if err := fn(s.st.querier(t.tx)); err != nil {
+	defer s.st.txEnded(t)
+	if err := fn(s.st.querier(t.tx), t); err != nil {
 		_ = t.tx.Rollback()
 		return err
 	}
@@ -320,7 +336,7 @@ func (s *Store) writeAuto(ctx context.Context, fn func(q querier) error) error {
 // must not be used after tx ended. It lets the host's own writes and the
 // engine's commit together.
 func (s *Store) BindTx(tx *sql.Tx) *Store {
-	return &Store{st: s.st, tx: &txState{tx: tx}}
+	return &Store{st: s.st, tx: &txState{tx: tx, bound: true}}
 }
 
 // read runs fn in the store's transaction or on the database.

@@ -11,9 +11,13 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
-const wfCols = "w.id, w.wf_key, w.title, w.description, w.type, w.sync, w.enabled, w.is_current, w.config, w.options, w.nodes, w.version, w.executed, COALESCE(k.executed, 0), w.created_at, w.updated_at"
+// wfCols reads a version with its counters, the sums of their shards.
+const wfCols = "w.id, w.wf_key, w.title, w.description, w.type, w.sync, w.enabled, w.is_current, w.config, w.options, w.nodes, w.version, " +
+	"CAST(COALESCE((SELECT SUM(c.executed) FROM actiontrigger_workflow_counter_shards c WHERE c.workflow_id = w.id), 0) AS BIGINT), " +
+	"CAST(COALESCE((SELECT SUM(k.executed) FROM actiontrigger_key_counter_shards k WHERE k.wf_key = w.wf_key), 0) AS BIGINT), " +
+	"w.created_at, w.updated_at"
 
-const wfFrom = " FROM actiontrigger_workflows w LEFT JOIN actiontrigger_workflow_key_counters k ON k.wf_key = w.wf_key"
+const wfFrom = " FROM actiontrigger_workflows w"
 
 func scanWorkflow(sc interface{ Scan(...any) error }) (*flow.Workflow, error) {
 	var w flow.Workflow
@@ -68,8 +72,8 @@ func (s *Store) InsertWorkflow(ctx context.Context, w *flow.Workflow) error {
 	}
 	return s.writeAuto(ctx, func(q querier) error {
 		res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_workflows
-			(id, wf_key, title, description, type, sync, enabled, is_current, config, options, nodes, version, executed, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`),
+			(id, wf_key, title, description, type, sync, enabled, is_current, config, options, nodes, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 			w.ID, w.Key, w.Title, w.Description, w.Type, w.Sync, w.Enabled, w.Current, cfg, opts, nodes, w.Version, tm(w.CreatedAt), tm(w.UpdatedAt))
 		if err != nil {
 			return s.st.mapErr(err, "insert workflow "+w.ID)
@@ -181,15 +185,23 @@ func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]
 	return out, err
 }
 
-// DeleteWorkflow removes the version id. Its executions stay.
+// DeleteWorkflow removes the version id with its Executed counter (so that a
+// version inserted again with that id starts at 0). Its executions stay, and
+// so does the AllExecuted counter of its key.
 func (s *Store) DeleteWorkflow(ctx context.Context, id string) error {
-	return s.writeAuto(ctx, func(q querier) error {
+	return s.write(ctx, false, func(q querier) error {
+		// The row first: its lock waits for the transactions counting
+		// executions of it (FOR KEY SHARE), whose shards the next statement
+		// then sees.
 		res, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_workflows WHERE id = ?"), id)
 		if err != nil {
 			return s.st.mapErr(err, "delete workflow "+id)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("sqlstore: workflow %q: %w", id, flow.ErrNotFound)
+		}
+		if _, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_workflow_counter_shards WHERE workflow_id = ?"), id); err != nil {
+			return s.st.mapErr(err, "delete workflow "+id)
 		}
 		return nil
 	})

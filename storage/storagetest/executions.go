@@ -1,6 +1,10 @@
 package storagetest
 
 import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +67,84 @@ func testExecutions(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		require.Len(t, ws, 2)
 		require.Equal(t, []int64{2, 1}, []int64{ws[0].Executed, ws[1].Executed})
 		require.Equal(t, []int64{3, 3}, []int64{ws[0].AllExecuted, ws[1].AllExecuted})
+	})
+
+	t.Run("ConcurrentCounts", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), t.Context()
+		v1 := newWorkflow("k", 1)
+		v1.Current = false
+		v2 := newWorkflow("k", 2)
+		mustInsertWorkflow(t, s, v1)
+		mustInsertWorkflow(t, s, v2)
+		// Writers insert executions of both versions at once: alone, several
+		// in one unit of work (as group commit does), and in units of work
+		// that roll back (not counted).
+		const writers, rounds = 8, 6
+		var want1, want2 atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*rounds)
+		for g := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := range rounds {
+					n := g*100 + r
+					var err error
+					switch r % 3 {
+					case 0:
+						if err = s.InsertExecution(ctx, newExecution(v2, n)); err == nil {
+							want2.Add(1)
+						}
+					case 1:
+						err = s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+							for _, w := range []*flow.Workflow{v2, v1, v2} {
+								if err := tx.InsertExecution(ctx, newExecution(w, n)); err != nil {
+									return err
+								}
+							}
+							return nil
+						})
+						if err == nil {
+							want1.Add(1)
+							want2.Add(2)
+						}
+					case 2:
+						err = s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+							if err := tx.InsertExecution(ctx, newExecution(v1, n)); err != nil {
+								return err
+							}
+							return errBoom
+						})
+						if errors.Is(err, errBoom) {
+							err = nil
+						}
+					}
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		all := want1.Load() + want2.Load()
+		for _, tc := range []struct {
+			w    *flow.Workflow
+			want int64
+		}{{v1, want1.Load()}, {v2, want2.Load()}} {
+			got, err := s.GetWorkflow(ctx, tc.w.ID)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got.Executed, "Executed of version %d", tc.w.Version)
+			require.Equal(t, all, got.AllExecuted, "AllExecuted of version %d", tc.w.Version)
+		}
+		ws, err := s.ListWorkflows(ctx, storage.WorkflowFilter{Key: "k"})
+		require.NoError(t, err)
+		require.Equal(t, []int64{want1.Load(), want2.Load()}, []int64{ws[0].Executed, ws[1].Executed})
+		es, err := s.ListExecutions(ctx, storage.ExecutionFilter{Key: "k"})
+		require.NoError(t, err)
+		require.Len(t, es, int(all), "every counted execution is stored")
 	})
 
 	t.Run("MissingWorkflow", func(t *testing.T) {

@@ -120,6 +120,15 @@ func testWorkflows(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		require.Equal(t, []string{keep.ID}, workflowIDs(ws))
 		// The key may have a current version again.
 		mustInsertWorkflow(t, s, newWorkflow("k1", 3))
+
+		// A version deleted and inserted again counts from 0.
+		mustInsertExecution(t, s, newExecution(keep, 4))
+		require.NoError(t, s.DeleteWorkflow(ctx, keep.ID))
+		keep.Current = false
+		mustInsertWorkflow(t, s, keep)
+		got, err := s.GetWorkflow(ctx, keep.ID)
+		require.NoError(t, err)
+		require.Zero(t, got.Executed, "the counter of a deleted version came back")
 	})
 
 	t.Run("List", func(t *testing.T) {

@@ -230,3 +230,46 @@ func TestAllOrNothing(t *testing.T) {
 	require.Len(t, posts, 1)
 	require.Equal(t, "first", posts[0]["title"])
 }
+
+// TestMigrateKeepsCounts upgrades a database of schema 1, whose counters were
+// columns, and checks its counts survive and keep counting.
+func TestMigrateKeepsCounts(t *testing.T) {
+	ctx := t.Context()
+	db, err := sql.Open("pgx", freshSchema(t))
+	require.NoError(t, err)
+	defer db.Close()
+	v1, err := os.ReadFile("../migrations/postgres/0001_init.sql")
+	require.NoError(t, err)
+	for _, stmt := range strings.Split(string(v1), ";\n") {
+		if strings.TrimSpace(stmt) != "" {
+			_, err := db.Exec(stmt)
+			require.NoError(t, err, stmt)
+		}
+	}
+	for _, stmt := range []string{
+		"CREATE TABLE actiontrigger_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+		"INSERT INTO actiontrigger_schema_migrations VALUES (1, '0001_init.sql', 0)",
+		`INSERT INTO actiontrigger_workflows (id, wf_key, is_current, config, options, nodes, version, executed)
+			VALUES ('old', 'k', false, '{}', '{}', '[]', 1, 2), ('cur', 'k', true, '{}', '{}', '[]', 2, 5), ('idle', 'i', true, '{}', '{}', '[]', 1, 0)`,
+		"INSERT INTO actiontrigger_workflow_key_counters VALUES ('k', 7)",
+	} {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err, stmt)
+	}
+	s, err := sqlstore.New(db, sqlstore.PostgreSQL)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	require.NoError(t, s.Migrate(ctx))
+	requireCounts := func(id string, executed, all int64) {
+		t.Helper()
+		w, err := s.GetWorkflow(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, []int64{executed, all}, []int64{w.Executed, w.AllExecuted}, id)
+	}
+	requireCounts("old", 2, 7)
+	requireCounts("cur", 5, 7)
+	requireCounts("idle", 0, 0)
+	require.NoError(t, s.InsertExecution(ctx, &flow.Execution{ID: "e1", WorkflowID: "cur", Key: "k"}))
+	requireCounts("cur", 6, 8)
+	requireCounts("old", 2, 8)
+}
