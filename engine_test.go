@@ -959,6 +959,38 @@ func TestEngine_DeleteWorkflowAbortsPausedExecutions(t *testing.T) {
 	require.ErrorIs(t, eng.DeleteWorkflow(ctx, "w"), flow.ErrNotFound)
 }
 
+// DeleteVersion removes one old or draft version and nothing else; it refuses
+// the current version and a version with a paused execution.
+func TestEngine_DeleteVersion(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	eng := newEngine(t, started())
+	v1 := save(t, eng, asyncWF("w", "posts", n("p", "prompt", nil)))
+	res := after(t, eng, createAction("posts", "w"), record(t, eng, "posts", flow.Record{"title": "t"}), memberA)
+	waitIdle(t, eng)
+	paused := res.Executions[0].ID
+
+	draft, err := eng.Revise(ctx, "w")
+	require.NoError(t, err)
+	require.ErrorIs(t, eng.DeleteVersion(ctx, v1.ID), flow.ErrConflict, "the current version goes with its key")
+	require.NoError(t, eng.DeleteVersion(ctx, draft.ID))
+	_, err = eng.Store().GetWorkflow(ctx, draft.ID)
+	require.ErrorIs(t, err, flow.ErrNotFound)
+	require.ErrorIs(t, eng.DeleteVersion(ctx, draft.ID), flow.ErrNotFound)
+
+	v2, err := eng.Revise(ctx, "w")
+	require.NoError(t, err)
+	require.NoError(t, eng.EnableVersion(ctx, v2.ID))
+	require.ErrorIs(t, eng.DeleteVersion(ctx, v1.ID), flow.ErrConflict, "v1 still has a paused execution")
+	require.NoError(t, eng.CancelExecution(ctx, paused))
+	require.NoError(t, eng.DeleteVersion(ctx, v1.ID))
+	require.Equal(t, flow.ExecutionAborted, execution(t, eng, paused).Status, "its finished executions are kept")
+
+	// The key keeps triggering through v2.
+	res = after(t, eng, createAction("posts", "w"), record(t, eng, "posts", flow.Record{"title": "t2"}), memberA)
+	require.Equal(t, v2.ID, res.Executions[0].WorkflowID)
+}
+
 // Engines sharing one store see each other's workflow changes: explicitly
 // through Refresh, and periodically with Config.RefreshInterval.
 func TestEngine_RefreshSeesOtherProcesses(t *testing.T) {

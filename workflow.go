@@ -431,6 +431,36 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, key string) error {
 	return nil
 }
 
+// DeleteVersion deletes one version of a workflow that is neither current nor
+// enabled (a draft revision, or an old version): the key's other versions stay.
+// The current version is deleted with its key by DeleteWorkflow, so naming it
+// is flow.ErrConflict, and so is a version that still has queued or paused
+// executions (cancel them first). Finished executions are kept.
+func (e *Engine) DeleteVersion(ctx context.Context, id string) error {
+	err := e.store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		v, err := tx.GetWorkflow(ctx, id)
+		if err != nil {
+			return err
+		}
+		if v.Current || v.Enabled {
+			return fmt.Errorf("actiontrigger: version %d of %q is current or enabled: delete the workflow (DeleteWorkflow) or enable another version first: %w", v.Version, v.Key, flow.ErrConflict)
+		}
+		live, err := tx.ListExecutions(ctx, storage.ExecutionFilter{WorkflowID: id, Statuses: []flow.ExecutionStatus{flow.ExecutionQueueing, flow.ExecutionStarted}})
+		if err != nil {
+			return err
+		}
+		if len(live) > 0 {
+			return fmt.Errorf("actiontrigger: version %d of %q has %d queued or paused executions: cancel them first: %w", v.Version, v.Key, len(live), flow.ErrConflict)
+		}
+		return tx.DeleteWorkflow(ctx, id)
+	})
+	if err != nil {
+		return err
+	}
+	e.plans.Delete(id)
+	return nil
+}
+
 // Execute runs the current version of key once, synchronously, on data (a
 // record, or the primary key value of one), even if the workflow is disabled or
 // async: a manual run. The execution is marked Manually.

@@ -1,7 +1,6 @@
 package httptrigger
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,23 +175,11 @@ func (a *API) workflows(w http.ResponseWriter, r *http.Request, u *actiontrigger
 // the engine's enabled workflows are current ones). A version with queued or
 // paused executions is kept (flow.ErrConflict): cancel them first.
 func (a *API) destroyVersion(r *http.Request, id string) error {
-	return a.eng.Store().InTx(r.Context(), func(ctx context.Context, tx storage.Store) error {
-		v, err := tx.GetWorkflow(ctx, id)
-		if err != nil {
-			return err
-		}
-		if v.Current || v.Enabled {
-			return fmt.Errorf("workflow version %s became current: %w", id, flow.ErrConflict)
-		}
-		live, err := tx.ListExecutions(ctx, storage.ExecutionFilter{WorkflowID: id, Statuses: []flow.ExecutionStatus{flow.ExecutionQueueing, flow.ExecutionStarted}})
-		if err != nil {
-			return err
-		}
-		if len(live) > 0 {
-			return fmt.Errorf("version %d of %q has %d queued or paused executions: cancel them (executions:cancel) first: %w", v.Version, v.Key, len(live), flow.ErrConflict)
-		}
-		return tx.DeleteWorkflow(ctx, id)
-	})
+	err := a.eng.DeleteVersion(r.Context(), id)
+	if errors.Is(err, flow.ErrConflict) {
+		return fmt.Errorf("%w (cancel queued or paused executions with executions:cancel)", err)
+	}
+	return err
 }
 
 // execute serves workflows:execute: body {"data": record or key, "userId": id,
