@@ -76,6 +76,8 @@ func testBatchUpdate(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		u1 := finish(cl[1], 1)
 		u1.Context = map[string]any{"data": map[string]any{"id": float64(99)}, "note": "<&>"}
 		u1.Stack = []flow.StackFrame{{Key: "other", ExecutionID: "x"}, {Key: "more", ExecutionID: "y"}}
+		u1.Reason, u1.Sync, u1.Manually, u1.Attempt, u1.ResumeJobID = "because", true, true, 5, "job-1"
+		u1.LeaseOwner, u1.LeaseUntil, u1.Runnable = "A", at(900), true
 		add(storage.ExecutionUpdate{Execution: u1, Expect: expectA, Prev: cl[1]}, u1)
 		// 2: no Prev, no context nor stack any more, a new event key.
 		u2 := finish(cl[2], 2)
@@ -97,6 +99,7 @@ func testBatchUpdate(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		add(storage.ExecutionUpdate{Execution: missing, Expect: storage.ExecutionExpect{Status: flow.ExecutionQueueing}, Prev: missing}, nil)
 		// 7: kept, without a lease check.
 		u7 := finish(cl[6], 7)
+		u7.Reason, u7.Sync, u7.Attempt, u7.CreatedAt = "kept", true, 9, at(1)
 		add(storage.ExecutionUpdate{Execution: u7, Expect: storage.ExecutionExpect{Status: flow.ExecutionQueueing}, Prev: cl[6]}, u7)
 
 		errs, err := bu.UpdateExecutions(ctx, us)
