@@ -193,8 +193,12 @@ func (x *Executor) runBatch(batch []*batchReq) ([]*Outcome, []error) {
 			rctx := storage.WithTx(withFrame(r.ctx, r.e), tx)
 			p := x.newProc(r.plan, r.e.Clone())
 			p.tx, p.batch = tx, &w
+			n := len(w.execs)
 			if err := p.process(rctx); err != nil {
 				return err
+			}
+			if len(w.execs) > n {
+				w.prevs = append(w.prevs, r.e) // as claimed
 			}
 			outs[i], ran[i] = p.outcome(), true
 		}
@@ -209,11 +213,12 @@ func (x *Executor) runBatch(batch []*batchReq) ([]*Outcome, []error) {
 }
 
 // batchWrites are the final writes of the runs of a batch: their jobs and
-// their executions' new states.
+// their executions' new states (prevs: each execution as claimed).
 type batchWrites struct {
 	jobs    []*flow.Job
 	execs   []*flow.Execution
 	expects []storage.ExecutionExpect
+	prevs   []*flow.Execution
 }
 
 func (w *batchWrites) add(jobs []*flow.Job, e *flow.Execution, expect storage.ExecutionExpect) {
@@ -222,12 +227,26 @@ func (w *batchWrites) add(jobs []*flow.Job, e *flow.Execution, expect storage.Ex
 	w.expects = append(w.expects, expect)
 }
 
-// write stores the jobs in one statement, then the executions.
+// write stores the jobs in one statement, then the executions: at once when
+// the store can (storage.BatchUpdater: one statement on PostgreSQL, without
+// the unchanged contexts), else one by one. Any execution that is not
+// written (a lost lease, a conflict) fails the batch, as it did one by one.
 func (w *batchWrites) write(ctx context.Context, tx storage.Store) error {
 	if len(w.jobs) > 0 {
 		if err := tx.InsertJobs(ctx, w.jobs...); err != nil {
 			return err
 		}
+	}
+	if bu, ok := tx.(storage.BatchUpdater); ok && len(w.execs) > 1 && len(w.prevs) == len(w.execs) {
+		us := make([]storage.ExecutionUpdate, len(w.execs))
+		for i, e := range w.execs {
+			us[i] = storage.ExecutionUpdate{Execution: e, Expect: w.expects[i], Prev: w.prevs[i]}
+		}
+		errs, err := bu.UpdateExecutions(ctx, us)
+		if err != nil {
+			return err
+		}
+		return errors.Join(errs...)
 	}
 	for i, e := range w.execs {
 		if err := tx.UpdateExecution(ctx, e, w.expects[i]); err != nil {

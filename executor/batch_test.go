@@ -233,3 +233,72 @@ func TestBatchCanceledCaller(t *testing.T) {
 	outs, errs := processAll(x, es[1:])
 	requireRuns(t, s, es[1:], outs, errs, nil)
 }
+
+// updateCountingStore counts, in its units of work, the executions written
+// one by one and those written at once (storage.BatchUpdater).
+type updateCountingStore struct {
+	storage.Store
+	single, batched atomic.Int64
+}
+
+type updateCountingTx struct {
+	storage.Store
+	c *updateCountingStore
+}
+
+func (c *updateCountingStore) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
+	return c.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		return fn(ctx, &updateCountingTx{Store: tx, c: c})
+	})
+}
+
+func (t *updateCountingTx) UpdateExecution(ctx context.Context, e *flow.Execution, expect storage.ExecutionExpect) error {
+	t.c.single.Add(1)
+	return t.Store.UpdateExecution(ctx, e, expect)
+}
+
+func (t *updateCountingTx) UpdateExecutions(ctx context.Context, us []storage.ExecutionUpdate) ([]error, error) {
+	t.c.batched.Add(int64(len(us)))
+	for _, u := range us {
+		if !u.SameDocument() {
+			return nil, fmt.Errorf("execution %s: the batch changed its context or stack", u.Execution.ID)
+		}
+	}
+	return t.Store.(storage.BatchUpdater).UpdateExecutions(ctx, us)
+}
+
+// A batch writes its executions at once when the store can, leaving their
+// contexts as claimed; a lost lease among them still fails just its own.
+func TestBatchUpdatesAtOnce(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := &updateCountingStore{Store: open(t)}
+			const n, chunk = 100, 25
+			x, es := setupBatch(t, s, n, func(i int) map[string]any {
+				return map[string]any{"id": i + 1, "title": fmt.Sprintf("claim %d", i), "amount": 10.0}
+			})
+			x.Batches = 1
+			// Whether concurrent calls meet in a batch is up to the scheduler:
+			// try chunks until one did.
+			for len(es) > chunk && s.batched.Load() == 0 {
+				outs, errs := processAll(x, es[:chunk])
+				requireRuns(t, s, es[:chunk], outs, errs, nil)
+				es = es[chunk:]
+			}
+			require.Positive(t, s.batched.Load(), "no batch wrote its executions at once")
+			t.Logf("%d executions written at once, %d one by one", s.batched.Load(), s.single.Load())
+
+			rest := es
+			stolen := rest[len(rest)/2]
+			u := stolen.Clone()
+			u.LeaseOwner = "someone else"
+			require.NoError(t, s.UpdateExecution(t.Context(), u, storage.ExecutionExpect{Status: flow.ExecutionQueueing}))
+			outs, errs := processAll(x, rest)
+			requireRuns(t, s, rest, outs, errs, map[int]error{len(rest) / 2: flow.ErrLeaseLost})
+			got, err := s.GetExecution(t.Context(), stolen.ID)
+			require.NoError(t, err)
+			require.Equal(t, flow.ExecutionQueueing, got.Status)
+			require.Equal(t, "someone else", got.LeaseOwner)
+		})
+	}
+}

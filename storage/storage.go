@@ -18,6 +18,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -116,6 +117,52 @@ type ExecutionStore interface {
 	GetJob(ctx context.Context, id string) (*flow.Job, error)
 	// ListJobs returns the jobs of an execution ordered by Seq.
 	ListJobs(ctx context.Context, executionID string) ([]*flow.Job, error)
+}
+
+// ExecutionUpdate is one update of BatchUpdater.UpdateExecutions.
+type ExecutionUpdate struct {
+	Execution *flow.Execution
+	Expect    ExecutionExpect
+	// Prev, if set, is the execution as the caller read it (claimed it). When
+	// Execution's Context is the same map as Prev's, and its Stack the same
+	// slice, the store may leave the stored context and stack as they are
+	// instead of writing them again: the caller vouches that they have not
+	// changed since it read them (the engine never changes an execution's
+	// context or stack after inserting it).
+	Prev *flow.Execution
+}
+
+// BatchUpdater is implemented by stores (and the stores their InTx hands out)
+// that update many executions in fewer round trips. It is optional: callers
+// fall back to UpdateExecution when a store does not implement it.
+type BatchUpdater interface {
+	// UpdateExecutions does what UpdateExecution does for each update, one
+	// after the other, in the store's unit of work (or each on its own outside
+	// one). The executions must be distinct. errs has one entry per update:
+	// nil when it was written, else the error UpdateExecution would have
+	// returned for it (flow.ErrLeaseLost, flow.ErrConflict, flow.ErrNotFound,
+	// flow.ErrDuplicate...); inside a unit of work of WithAllOrNothing any of
+	// them fails the unit, as a failed UpdateExecution does. err reports a
+	// failure of the call as a whole (a database error): which updates were
+	// written is then unknown, and the caller rolls its unit of work back.
+	UpdateExecutions(ctx context.Context, us []ExecutionUpdate) (errs []error, err error)
+}
+
+// SameDocument reports whether u's Context and Stack are the very ones of
+// u.Prev (same map, same slice), which UpdateExecutions may then leave as
+// stored.
+func (u ExecutionUpdate) SameDocument() bool {
+	if u.Prev == nil || u.Execution == nil {
+		return false
+	}
+	a, b := u.Execution, u.Prev
+	if (a.Context == nil) != (b.Context == nil) || reflect.ValueOf(a.Context).UnsafePointer() != reflect.ValueOf(b.Context).UnsafePointer() {
+		return false
+	}
+	if len(a.Stack) != len(b.Stack) {
+		return false
+	}
+	return len(a.Stack) == 0 || &a.Stack[0] == &b.Stack[0]
 }
 
 // ClaimParams describes one claim.

@@ -515,3 +515,25 @@ func (s *Store) ListJobs(ctx context.Context, executionID string) ([]*flow.Job, 
 	})
 	return out, err
 }
+
+var _ storage.BatchUpdater = (*Store)(nil)
+
+// UpdateExecutions runs UpdateExecution for each update
+// (storage.BatchUpdater): the memory store has no round trips to save.
+func (s *Store) UpdateExecutions(ctx context.Context, us []storage.ExecutionUpdate) ([]error, error) {
+	seen := make(map[string]struct{}, len(us))
+	for _, u := range us {
+		if err := checkExecution(u.Execution); err != nil {
+			return nil, err
+		}
+		if _, dup := seen[u.Execution.ID]; dup {
+			return nil, fmt.Errorf("memory: UpdateExecutions: execution %q twice", u.Execution.ID)
+		}
+		seen[u.Execution.ID] = struct{}{}
+	}
+	errs := make([]error, len(us))
+	for i, u := range us {
+		errs[i] = s.UpdateExecution(ctx, u.Execution, u.Expect)
+	}
+	return errs, nil
+}

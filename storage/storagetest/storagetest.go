@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Helper()
 	t.Run("Workflows", func(t *testing.T) { testWorkflows(t, newStore) })
 	t.Run("Executions", func(t *testing.T) { testExecutions(t, newStore) })
+	t.Run("BatchUpdate", func(t *testing.T) { testBatchUpdate(t, newStore) })
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { testQueue(t, newStore) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, newStore) })
