@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -194,35 +193,6 @@ func TestRedeclareAddsColumns(t *testing.T) {
 	got, err := s.GetRecord(ctx, "posts", flow.Record{"id": r["id"]}, nil)
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"a": []any{1.0, "x"}}, got["meta"])
-}
-
-// A failed write under storage.WithAllOrNothing fails the whole unit of
-// work (no savepoints); without it, the unit of work keeps the other writes.
-func TestAllOrNothing(t *testing.T) {
-	s := fileStore(t)
-	ctx := t.Context()
-	require.NoError(t, s.DeclareCollections(ctx, storagetest.Collections()))
-	twice := func(ctx context.Context, tx storage.Store) error {
-		if _, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "first"}); err != nil {
-			return err
-		}
-		_, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "again"})
-		if !errors.Is(err, flow.ErrDuplicate) {
-			return fmt.Errorf("want a duplicate, got %v", err)
-		}
-		return nil
-	}
-	err := s.InTx(storage.WithAllOrNothing(ctx), twice)
-	require.ErrorIs(t, err, storage.ErrUnitFailed)
-	posts, err := s.ListRecords(ctx, "posts", nil, nil)
-	require.NoError(t, err)
-	require.Empty(t, posts)
-
-	require.NoError(t, s.InTx(ctx, twice))
-	posts, err = s.ListRecords(ctx, "posts", nil, nil)
-	require.NoError(t, err)
-	require.Len(t, posts, 1)
-	require.Equal(t, "first", posts[0]["title"])
 }
 
 // TestMigrateKeepsCounts upgrades a database of schema 1, whose counters were
