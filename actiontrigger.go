@@ -91,6 +91,14 @@ type Action struct {
 	EventKey string
 }
 
+// ExecutionFilter selects executions for Engine.Executions. Zero fields do
+// not filter.
+type ExecutionFilter = storage.ExecutionFilter
+
+// WorkflowFilter selects workflow versions for Engine.Workflows. Zero fields
+// do not filter.
+type WorkflowFilter = storage.WorkflowFilter
+
 // User is the acting user.
 type User struct {
 	// ID of the user; also set as "id" in $context.user.
@@ -197,6 +205,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			ds, _ := flow.SplitCollectionName(name)
 			if _, ok := e.collections[flow.JoinCollectionName(ds, f.Target)]; !ok {
 				return nil, fmt.Errorf("actiontrigger: collection %q: association %q targets undeclared collection %q: %w", name, f.Name, f.Target, flow.ErrUnknownCollection)
+			}
+			if f.Through != "" {
+				if _, ok := e.collections[flow.JoinCollectionName(ds, f.Through)]; !ok {
+					return nil, fmt.Errorf("actiontrigger: collection %q: association %q goes through undeclared collection %q: %w", name, f.Name, f.Through, flow.ErrUnknownCollection)
+				}
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/actiontrigger/actiontrigger/executor"
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -36,8 +37,14 @@ type candidate struct {
 //
 // Actions other than create and update trigger nothing. With the Strict policy a
 // bad binding fails with a *BindingError before anything runs.
-func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user User) (*Result, error) {
+func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user User) (res *Result, err error) {
+	if rec, ok := ctx.Value(recorderKey{}).(*Recorder); ok && flow.StackFrom(ctx) == nil {
+		defer func() { rec.add(RecordedAction{Action: action, Result: res, Err: err}) }()
+	}
 	if action.Name != flow.ActionCreate && action.Name != flow.ActionUpdate {
+		if err := e.checkActionName(action); err != nil {
+			return nil, err
+		}
 		return &Result{}, nil
 	}
 	coll, ok := e.collections[action.Collection]
@@ -48,7 +55,7 @@ func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user 
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{}
+	res = &Result{}
 	if len(cands) == 0 {
 		return res, nil
 	}
@@ -127,7 +134,9 @@ func (e *Engine) runSync(ctx context.Context, wf *flow.Workflow, x *flow.Executi
 			res.Skipped = append(res.Skipped, Skip{Workflow: wf.Key, Reason: "event " + x.EventKey + " already handled"})
 			return false, nil
 		}
-		return true, &SyncError{Kind: SyncFailed, Workflow: wf.Key, Err: err}
+		// Node faults end the execution with an outcome; an error here is the
+		// store's (or the caller's context's), not the workflow's.
+		return true, storeError(fmt.Sprintf("workflow %q", wf.Key), err)
 	}
 	res.Executions = append(res.Executions, out.Execution)
 	res.Messages = append(res.Messages, out.Messages...)
@@ -161,7 +170,7 @@ func (e *Engine) enqueue(ctx context.Context, xs []*flow.Execution, res *Result)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("actiontrigger: queue executions: %w", err)
+		return storeError("queue executions", err)
 	}
 	for _, x := range xs {
 		if containsExec(dup, x) {
@@ -279,8 +288,43 @@ func (e *Engine) CheckBinding(action Action) error {
 	if !ok {
 		return fmt.Errorf("actiontrigger: action on %q: %w", action.Collection, flow.ErrUnknownCollection)
 	}
+	if action.Name != flow.ActionCreate && action.Name != flow.ActionUpdate {
+		return e.checkActionName(action)
+	}
 	_, err := e.resolve(action, coll)
 	return err
+}
+
+// otherActions are the reference system's resource actions besides create
+// and update: they trigger nothing, even when the request names workflows
+// (the reference ignores triggerWorkflows on them).
+var otherActions = map[string]bool{
+	"destroy": true, "list": true, "get": true, "updateOrCreate": true, "firstOrCreate": true,
+	"move": true, "set": true, "add": true, "remove": true, "toggle": true, "export": true, "import": true,
+}
+
+// checkActionName refuses an action that names workflows (TriggerWorkflows or
+// Button) under a name that is no action at all ("Create", "", "crate"):
+// nothing could run, and saying nothing would hide the host's mistake.
+func (e *Engine) checkActionName(action Action) error {
+	if (action.TriggerWorkflows == "" && action.Button == "") || otherActions[action.Name] {
+		return nil
+	}
+	hint := ""
+	if n := strings.ToLower(strings.TrimSpace(action.Name)); n == flow.ActionCreate || n == flow.ActionUpdate {
+		hint = fmt.Sprintf(" (did you mean %q?)", n)
+	}
+	return fmt.Errorf("actiontrigger: action %q on %q names workflows, but it is not an action: only %q and %q trigger workflows%s: %w",
+		action.Name, action.Collection, flow.ActionCreate, flow.ActionUpdate, hint, ErrUnknownAction)
+}
+
+// storeError wraps an error of the store met while handling an action with
+// ErrStore; the caller's own cancellation stays what it is.
+func storeError(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("actiontrigger: %s: %w", what, err)
+	}
+	return fmt.Errorf("actiontrigger: %s: %w: %w", what, ErrStore, err)
 }
 
 // eventData builds the event's data for one record: the record itself, or the
@@ -313,7 +357,7 @@ func (e *Engine) eventData(ctx context.Context, coll *flow.Collection, c candida
 			return nil, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, storeError("load appends of "+strconv.Quote(curColl.FullName()), err)
 		}
 		cur = got
 	}
@@ -346,7 +390,10 @@ func (e *Engine) loadToOne(ctx context.Context, coll *flow.Collection, f *flow.F
 		if errors.Is(err, flow.ErrNotFound) {
 			return nil, nil
 		}
-		return got, err
+		if err != nil {
+			return nil, storeError("load "+strconv.Quote(target), err)
+		}
+		return got, nil
 	case flow.FieldHasOne:
 		sk := f.SourceKey
 		if sk == "" {
@@ -356,8 +403,11 @@ func (e *Engine) loadToOne(ctx context.Context, coll *flow.Collection, f *flow.F
 			return nil, nil
 		}
 		list, err := e.db(ctx).ListRecords(ctx, target, storage.Filter{f.ForeignKey: rec[sk]}, nil)
-		if err != nil || len(list) == 0 {
-			return nil, err
+		if err != nil {
+			return nil, storeError("load "+strconv.Quote(target), err)
+		}
+		if len(list) == 0 {
+			return nil, nil
 		}
 		return list[0], nil
 	}

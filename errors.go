@@ -24,6 +24,23 @@ var (
 	// ErrStackLimit: a workflow would run inside a chain of executions it already
 	// appears in options.stackLimit times.
 	ErrStackLimit = errors.New("workflow stack limit reached")
+	// ErrStore: the engine's store failed while handling an action (reading
+	// records for the event, writing an execution or its jobs, queueing). It
+	// is not a workflow outcome: AfterAction returns it wrapped with the
+	// store's error (which wraps flow.ErrStorage for a database failure), never
+	// as a *SyncError, so a database outage does not read as a workflow that
+	// failed. Nothing the engine wrote for the action is kept: the unit of
+	// work it ran in rolls back.
+	ErrStore = errors.New("engine store failed")
+	// ErrUnknownAction: an action that names workflows (TriggerWorkflows or
+	// Button) has a Name that is no action: neither create and update, which
+	// trigger, nor another of the reference system's resource actions
+	// (destroy, list, get, updateOrCreate, firstOrCreate, ...), which trigger
+	// nothing. "Create" (a typo) and "" are such names.
+	ErrUnknownAction = errors.New("unknown action name")
+	// ErrNoHostTx: the engine's store cannot join the host's transaction
+	// (it does not implement storage.SQLTxBinder), or the transaction is nil.
+	ErrNoHostTx = errors.New("the engine's store cannot join a host transaction")
 )
 
 // BindingProblem is one bad entry of triggerWorkflows.

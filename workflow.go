@@ -345,7 +345,7 @@ func (e *Engine) WorkflowVersion(ctx context.Context, id string) (*flow.Workflow
 }
 
 // Workflows lists workflow versions.
-func (e *Engine) Workflows(ctx context.Context, f storage.WorkflowFilter) ([]*flow.Workflow, error) {
+func (e *Engine) Workflows(ctx context.Context, f WorkflowFilter) ([]*flow.Workflow, error) {
 	return e.store.ListWorkflows(ctx, f)
 }
 
@@ -520,7 +520,7 @@ func (e *Engine) Execution(ctx context.Context, id string) (*flow.Execution, err
 }
 
 // Executions lists executions, oldest first.
-func (e *Engine) Executions(ctx context.Context, f storage.ExecutionFilter) ([]*flow.Execution, error) {
+func (e *Engine) Executions(ctx context.Context, f ExecutionFilter) ([]*flow.Execution, error) {
 	return e.store.ListExecutions(ctx, f)
 }
 
