@@ -3,7 +3,9 @@ package httptrigger
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/actiontrigger/actiontrigger"
+	"github.com/actiontrigger/actiontrigger/storage"
 )
 
 // Options configures a Middleware.
@@ -23,6 +26,24 @@ type Options struct {
 	RequireAuth bool
 	// Logger receives server errors. Default: slog.Default().
 	Logger *slog.Logger
+	// Transaction runs the handler and the workflows in one unit of work of
+	// the engine's store (actiontrigger.Engine.InTx): the handler writes its
+	// record through Tx(r) (the *sql.Tx of a SQL store) or through the unit
+	// of work storage.TxFrom(r.Context()) returns, and the async workflows'
+	// executions are queued in the same transaction, which commits before the
+	// response is sent. A crash at any point leaves either the record and its
+	// queued executions, or neither. The unit of work rolls back when the
+	// handler answers other than 2xx, panics, or AfterAction fails on the
+	// store; when a sync workflow stops the action it commits (the reference
+	// system keeps the record) unless RollbackOnRefusal. Every write of the
+	// handler must go through the unit of work: on SQLite, a write through
+	// another connection waits for the transaction's write lock.
+	// Without Transaction the handler commits on its own and AfterAction runs
+	// after it: a crash in between loses the action's async events.
+	Transaction bool
+	// RollbackOnRefusal, with Transaction, rolls the handler's writes back
+	// too when a sync workflow stops the action (rejected, failed or pending).
+	RollbackOnRefusal bool
 }
 
 // Middleware adds post-action workflows to host handlers. Create it with
@@ -93,30 +114,109 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, collection, n
 		writeError(w, r, m.log, err)
 		return
 	}
+	if !m.opts.Transaction {
+		buf, res, err := m.run(ctx, r, action, user, next)
+		if err != nil {
+			writeError(w, r, m.log, err)
+			return
+		}
+		buf.flush(w, messagesOf(res))
+		return
+	}
+	var (
+		buf     *bufferedWriter
+		res     *actiontrigger.Result
+		refusal error
+	)
+	err := m.eng.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		buf, res, err = m.run(ctx, r, action, user, next)
+		var se *actiontrigger.SyncError
+		switch {
+		case err == nil && (buf.code < 200 || buf.code > 299):
+			return errHandlerFailed
+		case errors.As(err, &se) && !m.opts.RollbackOnRefusal:
+			refusal = err // the record stays written, as in the reference
+			return nil
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, errHandlerFailed):
+		buf.flush(w, nil)
+	case err != nil:
+		writeError(w, r, m.log, err)
+	case refusal != nil:
+		writeError(w, r, m.log, refusal)
+	default:
+		buf.flush(w, messagesOf(res))
+	}
+}
+
+// errHandlerFailed rolls back the unit of work of a handler that answered
+// other than 2xx; its response is sent as it is.
+var errHandlerFailed = errors.New("httptrigger: the handler did not succeed")
+
+// run serves the request with next and, after a 2xx, runs the action's
+// workflows, unless the handler ran them itself (it called AfterAction with
+// the request's context). buf holds the handler's response; res is nil when
+// nothing ran.
+func (m *Middleware) run(ctx context.Context, r *http.Request, action actiontrigger.Action, user actiontrigger.User, next http.Handler) (*bufferedWriter, *actiontrigger.Result, error) {
 	st := &report{}
+	ctx, rec := actiontrigger.WithRecorder(context.WithValue(ctx, reportKey{}, st))
 	buf := &bufferedWriter{header: http.Header{}}
-	next.ServeHTTP(buf, r.WithContext(context.WithValue(ctx, reportKey{}, st)))
+	next.ServeHTTP(buf, r.WithContext(ctx))
 	if buf.code == 0 {
 		buf.code = http.StatusOK
 	}
 	if buf.code < 200 || buf.code > 299 {
-		buf.flush(w, nil)
-		return
+		return buf, nil, nil
+	}
+	if own := rec.Triggered(action.Collection, action.Name); len(own) > 0 {
+		// The handler triggered the workflows itself and answered with
+		// their outcome: report its calls' messages, run nothing again.
+		res := &actiontrigger.Result{}
+		for _, c := range own {
+			if c.Result != nil {
+				res.Messages = append(res.Messages, c.Result.Messages...)
+			}
+		}
+		return buf, res, nil
 	}
 	records := st.records
 	if !st.reported {
 		records = recordsFromBody(buf)
 	}
 	if records == nil {
-		buf.flush(w, nil)
-		return
+		return buf, nil, nil
 	}
 	res, err := m.eng.AfterAction(ctx, action, records, user)
-	if err != nil {
-		writeError(w, r, m.log, err)
-		return
+	return buf, res, err
+}
+
+func messagesOf(res *actiontrigger.Result) any {
+	if res == nil {
+		return nil
 	}
-	buf.flush(w, res.Messages)
+	return res.Messages
+}
+
+// Tx returns the *sql.Tx of the unit of work a Middleware with
+// Options.Transaction runs the handler in: the handler writes its record
+// through it, so the record and the workflows' queued executions commit
+// together. ok is false outside such a middleware, or when the engine's store
+// is not a SQL store (storage.TxFrom(r.Context()) then still gives the unit
+// of work, a storage.Store).
+func Tx(r *http.Request) (tx *sql.Tx, ok bool) {
+	u, ok := storage.TxFrom(r.Context())
+	if !ok {
+		return nil, false
+	}
+	h, ok := u.(storage.SQLTxHolder)
+	if !ok {
+		return nil, false
+	}
+	return h.SQLTx()
 }
 
 type reportKey struct{}
@@ -127,8 +227,11 @@ type report struct {
 }
 
 // Report tells the Middleware around r which record(s) the handler wrote: a
-// map, a struct, or a slice of them (one event per record; an empty slice
-// triggers nothing). It returns false when r has no Middleware around it.
+// map, a struct, or a slice of them (one event per record; an empty slice or
+// nil triggers nothing). It returns false when r has no Middleware around it.
+// A handler that calls AfterAction itself with r.Context() need not report:
+// the Middleware sees that call, runs nothing again, and adds the call's
+// messages to the response.
 func Report(r *http.Request, records any) bool {
 	st, ok := r.Context().Value(reportKey{}).(*report)
 	if !ok {
