@@ -134,6 +134,7 @@ type Engine struct {
 	calcs       *expression.Calculators
 	log         *slog.Logger
 	collections map[string]*flow.Collection
+	schema      *flow.Schema
 	owner       string
 	exec        *executor.Executor
 	pool        *executor.Pool
@@ -185,33 +186,17 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.cfg.Now == nil {
 		e.cfg.Now = time.Now
 	}
-	cfg.Collections = normalizeCollections(cfg.Collections)
+	sc, err := flow.CompileSchema(cfg.Collections)
+	if err != nil {
+		return nil, fmt.Errorf("actiontrigger: %w", err)
+	}
+	e.schema = sc
+	// The declarations with every key and foreign key as a field: what the
+	// engine and the nodes validate workflows against.
+	cfg.Collections = sc.Collections()
 	e.collections = make(map[string]*flow.Collection, len(cfg.Collections))
 	for i := range cfg.Collections {
-		c := cfg.Collections[i]
-		if c.Name == "" {
-			return nil, fmt.Errorf("actiontrigger: collection #%d has no name: %w", i+1, flow.ErrInvalidRecord)
-		}
-		if _, dup := e.collections[c.FullName()]; dup {
-			return nil, fmt.Errorf("actiontrigger: collection %q declared twice: %w", c.FullName(), flow.ErrDuplicate)
-		}
-		e.collections[c.FullName()] = &c
-	}
-	for name, c := range e.collections {
-		for _, f := range c.Fields {
-			if !f.Type.IsAssociation() {
-				continue
-			}
-			ds, _ := flow.SplitCollectionName(name)
-			if _, ok := e.collections[flow.JoinCollectionName(ds, f.Target)]; !ok {
-				return nil, fmt.Errorf("actiontrigger: collection %q: association %q targets undeclared collection %q: %w", name, f.Name, f.Target, flow.ErrUnknownCollection)
-			}
-			if f.Through != "" {
-				if _, ok := e.collections[flow.JoinCollectionName(ds, f.Through)]; !ok {
-					return nil, fmt.Errorf("actiontrigger: collection %q: association %q goes through undeclared collection %q: %w", name, f.Name, f.Through, flow.ErrUnknownCollection)
-				}
-			}
-		}
+		e.collections[cfg.Collections[i].FullName()] = &cfg.Collections[i]
 	}
 	if err := e.store.DeclareCollections(ctx, cfg.Collections); err != nil {
 		return nil, fmt.Errorf("actiontrigger: declare collections: %w", err)
@@ -452,47 +437,6 @@ func (e *Engine) deleteIfConfigured(ctx context.Context, x *flow.Execution) {
 			return
 		}
 	}
-}
-
-// normalizeCollections returns a copy of cs in which every key field and every
-// foreign key implied by an association is a declared field, so templates and
-// create nodes may name them ("categoryId" of a belongsTo "category").
-func normalizeCollections(cs []flow.Collection) []flow.Collection {
-	out := make([]flow.Collection, len(cs))
-	byName := map[string]int{}
-	for i, c := range cs {
-		c.Fields = append([]flow.Field(nil), c.Fields...)
-		out[i] = c
-		byName[c.FullName()] = i
-	}
-	add := func(i int, name string) {
-		if _, ok := out[i].Field(name); !ok {
-			out[i].Fields = append(out[i].Fields, flow.Field{Name: name, Type: flow.FieldInteger})
-		}
-	}
-	for i := range out {
-		for _, k := range out[i].Keys() {
-			add(i, k)
-		}
-	}
-	for i := range out {
-		ds, _ := flow.SplitCollectionName(out[i].FullName())
-		for _, f := range out[i].Fields {
-			switch f.Type {
-			case flow.FieldBelongsTo:
-				fk := f.ForeignKey
-				if fk == "" {
-					fk = f.Name + "Id"
-				}
-				add(i, fk)
-			case flow.FieldHasOne, flow.FieldHasMany:
-				if t, ok := byName[flow.JoinCollectionName(ds, f.Target)]; ok && f.ForeignKey != "" {
-					add(t, f.ForeignKey)
-				}
-			}
-		}
-	}
-	return out
 }
 
 func (e *Engine) refreshInterval() time.Duration {

@@ -20,8 +20,8 @@ import (
 type candidate struct {
 	wf   *flow.Workflow
 	path string
-	// fields walked by path (nil without a path)
-	fields []*flow.Field
+	// associations walked by path (nil without a path)
+	fields []*flow.Association
 }
 
 // AfterAction runs the workflows bound to an action that just succeeded: the local
@@ -331,18 +331,17 @@ func storeError(what string, err error) error {
 // record reached through the binding's path, reloaded with the workflow's appends.
 func (e *Engine) eventData(ctx context.Context, coll *flow.Collection, c candidate, rec flow.Record) (any, error) {
 	cur, curColl := rec, coll
-	for _, f := range c.fields {
-		if v, ok := cur[f.Name].(map[string]any); ok && len(v) > 0 {
+	for _, a := range c.fields {
+		if v, ok := cur[a.Name].(map[string]any); ok && len(v) > 0 {
 			cur = v
 		} else {
-			next, err := e.loadToOne(ctx, curColl, f, cur)
+			next, err := e.loadToOne(ctx, a, cur)
 			if err != nil {
 				return nil, err
 			}
 			cur = next
 		}
-		ds, _ := flow.SplitCollectionName(curColl.FullName())
-		curColl = e.collections[flow.JoinCollectionName(ds, f.Target)]
+		curColl = e.collections[a.Target]
 		if cur == nil {
 			return nil, nil
 		}
@@ -369,49 +368,37 @@ func (e *Engine) publicRecord(coll *flow.Collection, rec flow.Record) flow.Recor
 	return nodes.PublicCopy(collectionSet(e.collections), coll, rec)
 }
 
-func (e *Engine) loadToOne(ctx context.Context, coll *flow.Collection, f *flow.Field, rec flow.Record) (flow.Record, error) {
-	ds, _ := flow.SplitCollectionName(coll.FullName())
-	target := flow.JoinCollectionName(ds, f.Target)
-	switch f.Type {
+// loadToOne loads the record a to-one association of rec points at (nil if
+// none), by the keys the schema resolved.
+func (e *Engine) loadToOne(ctx context.Context, a *flow.Association, rec flow.Record) (flow.Record, error) {
+	switch a.Kind {
 	case flow.FieldBelongsTo:
-		fk := f.ForeignKey
-		if fk == "" {
-			fk = f.Name + "Id"
-		}
-		v := rec[fk]
+		v := rec[a.ForeignKey]
 		if v == nil {
 			return nil, nil
 		}
-		tk := f.TargetKey
-		if tk == "" {
-			tk = "id"
-		}
-		got, err := e.db(ctx).GetRecord(ctx, target, flow.Record{tk: v}, nil)
+		got, err := e.db(ctx).GetRecord(ctx, a.Target, flow.Record{a.TargetKey: v}, nil)
 		if errors.Is(err, flow.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
-			return nil, storeError("load "+strconv.Quote(target), err)
+			return nil, storeError("load "+strconv.Quote(a.Target), err)
 		}
 		return got, nil
 	case flow.FieldHasOne:
-		sk := f.SourceKey
-		if sk == "" {
-			sk = "id"
-		}
-		if rec[sk] == nil || f.ForeignKey == "" {
+		if rec[a.SourceKey] == nil {
 			return nil, nil
 		}
-		list, err := e.db(ctx).ListRecords(ctx, target, storage.Filter{f.ForeignKey: rec[sk]}, nil)
+		list, err := e.db(ctx).ListRecords(ctx, a.Target, storage.Filter{a.ForeignKey: rec[a.SourceKey]}, nil)
 		if err != nil {
-			return nil, storeError("load "+strconv.Quote(target), err)
+			return nil, storeError("load "+strconv.Quote(a.Target), err)
 		}
 		if len(list) == 0 {
 			return nil, nil
 		}
 		return list[0], nil
 	}
-	return nil, fmt.Errorf("association %q is not to-one: %w", f.Name, ErrBinding)
+	return nil, fmt.Errorf("association %q is not to-one: %w", a.Name, ErrBinding)
 }
 
 func recordKey(c *flow.Collection, rec flow.Record) (flow.Record, bool) {

@@ -403,7 +403,9 @@ func TestBadInput_NewWithBadSchema(t *testing.T) {
 		cs    []flow.Collection
 		cause error
 	}{
-		{"no name", []flow.Collection{{Name: ""}}, flow.ErrInvalidRecord},
+		{"no name", []flow.Collection{{Name: ""}}, flow.ErrInvalidCollection},
+		{"field declared twice", []flow.Collection{{Name: "a", Fields: []flow.Field{{Name: "x", Type: flow.FieldString}, {Name: "x", Type: flow.FieldString}}}}, flow.ErrInvalidCollection},
+		{"hasMany without foreignKey", []flow.Collection{{Name: "a", Fields: []flow.Field{{Name: "bs", Type: flow.FieldHasMany, Target: "b"}}}, {Name: "b"}}, flow.ErrInvalidCollection},
 		{"declared twice", append(referenceCollections(), flow.Collection{Name: "posts"}), flow.ErrDuplicate},
 		{"association to an undeclared collection", []flow.Collection{{Name: "a", Fields: []flow.Field{{Name: "b", Type: flow.FieldBelongsTo, Target: "b"}}}}, flow.ErrUnknownCollection},
 	}

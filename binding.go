@@ -87,31 +87,27 @@ func FormatTriggerWorkflows(bs []Binding) string {
 }
 
 // walkPath resolves a to-one association path from coll and returns the
-// collection it reaches and the fields walked.
-func (e *Engine) walkPath(coll *flow.Collection, path string) (*flow.Collection, []*flow.Field, error) {
+// collection it reaches and the associations walked.
+func (e *Engine) walkPath(coll *flow.Collection, path string) (*flow.Collection, []*flow.Association, error) {
 	if path == "" {
 		return coll, nil, nil
 	}
 	cur := coll
-	var fields []*flow.Field
+	var walked []*flow.Association
 	for _, seg := range strings.Split(path, ".") {
-		f, ok := cur.Field(seg)
-		if !ok {
+		cs, _ := e.schema.Collection(cur.FullName())
+		a := cs.Assocs[seg]
+		if a == nil {
+			if _, ok := cs.Columns[seg]; ok {
+				return nil, nil, fmt.Errorf("field %q of %q is not an association: %w", seg, cur.FullName(), flow.ErrUnknownField)
+			}
 			return nil, nil, fmt.Errorf("%q has no field %q: %w", cur.FullName(), seg, flow.ErrUnknownField)
 		}
-		if !f.Type.IsAssociation() {
-			return nil, nil, fmt.Errorf("field %q of %q is not an association: %w", seg, cur.FullName(), flow.ErrUnknownField)
+		if !a.Kind.ToOne() {
+			return nil, nil, fmt.Errorf("association %q of %q is to-many (%s); only to-one paths (belongsTo, hasOne) can carry event data: %w", seg, cur.FullName(), a.Kind, ErrBinding)
 		}
-		if !f.Type.ToOne() {
-			return nil, nil, fmt.Errorf("association %q of %q is to-many (%s); only to-one paths (belongsTo, hasOne) can carry event data: %w", seg, cur.FullName(), f.Type, ErrBinding)
-		}
-		ds, _ := flow.SplitCollectionName(cur.FullName())
-		next, ok := e.collections[flow.JoinCollectionName(ds, f.Target)]
-		if !ok {
-			return nil, nil, fmt.Errorf("association %q targets %q: %w", seg, f.Target, flow.ErrUnknownCollection)
-		}
-		fields = append(fields, f)
-		cur = next
+		walked = append(walked, a)
+		cur = e.collections[a.Target] // CompileSchema checked it is declared
 	}
-	return cur, fields, nil
+	return cur, walked, nil
 }

@@ -21,6 +21,9 @@ var (
 	ErrUnknownCollection = errors.New("unknown collection")
 	// ErrUnknownField: a field name that the collection does not declare.
 	ErrUnknownField = errors.New("unknown field")
+	// ErrInvalidCollection: a collection declaration that cannot be compiled
+	// (no name, a field declared twice, an association missing its keys...).
+	ErrInvalidCollection = errors.New("invalid collection")
 	// ErrInvalidRecord: data that is not a record of the collection.
 	ErrInvalidRecord = errors.New("invalid record")
 	// ErrStorage: the store failed; the underlying error is wrapped too.

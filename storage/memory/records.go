@@ -80,8 +80,8 @@ func find(t *txState, c *collection, field string, v any) (*recRow, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if len(c.keys) == 1 && c.keys[0] == field {
-		nv, err := normalize(c, field, c.columnType(field), v)
+	if len(c.Keys) == 1 && c.Keys[0] == field {
+		nv, err := normalize(c, field, c.ColumnType(field), v)
 		if err != nil {
 			return nil, nil // a value that cannot be a key matches nothing
 		}
@@ -101,7 +101,7 @@ func find(t *txState, c *collection, field string, v any) (*recRow, error) {
 // checkFilter fails on filter fields that are not columns of c.
 func checkFilter(c *collection, f storage.Filter) error {
 	for k := range f {
-		if _, ok := c.columns[k]; !ok {
+		if _, ok := c.Columns[k]; !ok {
 			return unknownField(c, k)
 		}
 	}
@@ -109,10 +109,10 @@ func checkFilter(c *collection, f storage.Filter) error {
 }
 
 func unknownField(c *collection, field string) error {
-	if c.assocs[field] != nil {
-		return fmt.Errorf("memory: collection %q: association %q is not a column: %w", c.name, field, flow.ErrUnknownField)
+	if c.Assocs[field] != nil {
+		return fmt.Errorf("memory: collection %q: association %q is not a column: %w", c.Name, field, flow.ErrUnknownField)
 	}
-	return fmt.Errorf("memory: collection %q: field %q: %w", c.name, field, flow.ErrUnknownField)
+	return fmt.Errorf("memory: collection %q: field %q: %w", c.Name, field, flow.ErrUnknownField)
 }
 
 // asMap returns v as a record if it is one.
@@ -152,14 +152,14 @@ func asList(v any) []any {
 // reading but not writing.
 func prepare(t *txState, sc *schema, c *collection, values flow.Record, depth int) (*plan, error) {
 	if depth > maxNesting {
-		return nil, fmt.Errorf("memory: collection %q: association values nest deeper than %d: %w", c.name, maxNesting, flow.ErrInvalidRecord)
+		return nil, fmt.Errorf("memory: collection %q: association values nest deeper than %d: %w", c.Name, maxNesting, flow.ErrInvalidRecord)
 	}
 	p := &plan{c: c, row: make(flow.Record, len(values)+3)}
 	hasAssoc := false
 	for k, v := range values {
-		typ, ok := c.columns[k]
+		typ, ok := c.Columns[k]
 		if !ok {
-			if c.assocs[k] == nil {
+			if c.Assocs[k] == nil {
 				return nil, unknownField(c, k)
 			}
 			hasAssoc = true
@@ -176,32 +176,32 @@ func prepare(t *txState, sc *schema, c *collection, values flow.Record, depth in
 	}
 	// Association values override the foreign key columns they set.
 	for k, v := range values {
-		a := c.assocs[k]
+		a := c.Assocs[k]
 		if a == nil {
 			continue
 		}
-		target, err := sc.collection(a.target)
+		target, err := sc.collection(a.Target)
 		if err != nil {
-			return nil, fmt.Errorf("memory: collection %q: association %q: %w", c.name, k, err)
+			return nil, fmt.Errorf("memory: collection %q: association %q: %w", c.Name, k, err)
 		}
-		if a.kind == flow.FieldBelongsTo {
+		if a.Kind == flow.FieldBelongsTo {
 			if err := prepareParent(t, sc, p, a, target, v, depth); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if a.kind == flow.FieldBelongsToMany {
-			if _, err := sc.collection(a.through); err != nil {
-				return nil, fmt.Errorf("memory: collection %q: association %q: through: %w", c.name, k, err)
+		if a.Kind == flow.FieldBelongsToMany {
+			if _, err := sc.collection(a.Through); err != nil {
+				return nil, fmt.Errorf("memory: collection %q: association %q: through: %w", c.Name, k, err)
 			}
 		}
 		link := childLink{a: a, target: target}
-		lookupKey := a.targetKey
-		if a.kind != flow.FieldBelongsToMany {
-			if len(target.keys) != 1 {
-				return nil, fmt.Errorf("memory: collection %q: association %q: target %q has a composite key: link it through its own records: %w", c.name, k, target.name, flow.ErrInvalidRecord)
+		lookupKey := a.TargetKey
+		if a.Kind != flow.FieldBelongsToMany {
+			if len(target.Keys) != 1 {
+				return nil, fmt.Errorf("memory: collection %q: association %q: target %q has a composite key: link it through its own records: %w", c.Name, k, target.Name, flow.ErrInvalidRecord)
 			}
-			lookupKey = target.keys[0]
+			lookupKey = target.Keys[0]
 		}
 		for _, el := range asList(v) {
 			if m, ok := asMap(el); ok {
@@ -225,7 +225,7 @@ func prepare(t *txState, sc *schema, c *collection, values flow.Record, depth in
 				return nil, err
 			}
 			if r == nil {
-				return nil, fmt.Errorf("memory: collection %q: association %q: no %s record with %s %v: %w", c.name, k, target.name, lookupKey, el, flow.ErrNotFound)
+				return nil, fmt.Errorf("memory: collection %q: association %q: no %s record with %s %v: %w", c.Name, k, target.Name, lookupKey, el, flow.ErrNotFound)
 			}
 			link.keys = append(link.keys, r.vals[lookupKey])
 		}
@@ -240,20 +240,20 @@ func prepare(t *txState, sc *schema, c *collection, values flow.Record, depth in
 func prepareParent(t *txState, sc *schema, p *plan, a *assoc, target *collection, v any, depth int) error {
 	m, ok := asMap(v)
 	if !ok {
-		nv, err := normalize(p.c, a.foreignKey, p.c.columnType(a.foreignKey), v)
+		nv, err := normalize(p.c, a.ForeignKey, p.c.ColumnType(a.ForeignKey), v)
 		if err != nil {
 			return err
 		}
-		p.row[a.foreignKey] = nv
+		p.row[a.ForeignKey] = nv
 		return nil
 	}
-	if kv := m[a.targetKey]; kv != nil {
-		r, err := find(t, target, a.targetKey, kv)
+	if kv := m[a.TargetKey]; kv != nil {
+		r, err := find(t, target, a.TargetKey, kv)
 		if err != nil {
 			return err
 		}
 		if r != nil {
-			p.row[a.foreignKey] = r.vals[a.targetKey]
+			p.row[a.ForeignKey] = r.vals[a.TargetKey]
 			return nil
 		}
 	}
@@ -274,26 +274,26 @@ func (s *Store) apply(t *txState, p *plan, now *time.Time) (flow.Record, error) 
 		if err != nil {
 			return nil, err
 		}
-		row[pl.a.foreignKey] = parent[pl.a.targetKey]
+		row[pl.a.ForeignKey] = parent[pl.a.TargetKey]
 	}
-	if c.createdAt || c.updatedAt {
+	if c.CreatedAt || c.UpdatedAt {
 		if now.IsZero() {
 			*now = time.Now()
 		}
-		if c.createdAt && row["createdAt"] == nil {
+		if c.CreatedAt && row["createdAt"] == nil {
 			row["createdAt"] = *now
 		}
-		if c.updatedAt && row["updatedAt"] == nil {
+		if c.UpdatedAt && row["updatedAt"] == nil {
 			row["updatedAt"] = *now
 		}
 	}
 	fresh := false
-	if c.autoID {
+	if c.AutoID {
 		if id, ok := row["id"].(int64); ok {
 			bumpID(c, id)
 		} else if row["id"] == nil {
 			row["id"] = c.ids.Add(1)
-			fresh = len(c.keys) == 1 && c.keys[0] == "id"
+			fresh = len(c.Keys) == 1 && c.Keys[0] == "id"
 		}
 	}
 	key, err := c.recordKey(row)
@@ -307,7 +307,7 @@ func (s *Store) apply(t *txState, p *plan, now *time.Time) (flow.Record, error) 
 			return nil, err
 		}
 		if r != nil {
-			return nil, fmt.Errorf("memory: collection %q: a record with key %v exists: %w", c.name, keyValues(c, row), flow.ErrDuplicate)
+			return nil, fmt.Errorf("memory: collection %q: a record with key %v exists: %w", c.Name, keyValues(c, row), flow.ErrDuplicate)
 		}
 	}
 	if err := t.put(&recRow{key: key, vals: row}); err != nil {
@@ -325,34 +325,34 @@ func (s *Store) apply(t *txState, p *plan, now *time.Time) (flow.Record, error) 
 // the record row.
 func (s *Store) applyChild(t *txState, row flow.Record, link childLink, now *time.Time) error {
 	a := link.a
-	src := row[a.sourceKey]
+	src := row[a.SourceKey]
 	if src == nil {
-		return fmt.Errorf("memory: association %q: the record has no %q to link by: %w", a.name, a.sourceKey, flow.ErrInvalidRecord)
+		return fmt.Errorf("memory: association %q: the record has no %q to link by: %w", a.Name, a.SourceKey, flow.ErrInvalidRecord)
 	}
-	if a.kind != flow.FieldBelongsToMany {
+	if a.Kind != flow.FieldBelongsToMany {
 		for _, k := range link.keys {
-			r, err := find(t, link.target, link.target.keys[0], k)
+			r, err := find(t, link.target, link.target.Keys[0], k)
 			if err != nil {
 				return err
 			}
 			if r == nil {
-				return fmt.Errorf("memory: collection %q: key %v: %w", link.target.name, k, flow.ErrNotFound)
+				return fmt.Errorf("memory: collection %q: key %v: %w", link.target.Name, k, flow.ErrNotFound)
 			}
 			vals := copyRecord(r.vals)
-			vals[a.foreignKey] = src
+			vals[a.ForeignKey] = src
 			if err := t.put(&recRow{key: r.key, vals: vals}); err != nil {
 				return err
 			}
 		}
 		for _, sub := range link.plans {
-			sub.row[a.foreignKey] = src
+			sub.row[a.ForeignKey] = src
 			if _, err := s.apply(t, sub, now); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	through, err := s.st.schema.Load().collection(a.through)
+	through, err := s.st.schema.Load().collection(a.Through)
 	if err != nil {
 		return err
 	}
@@ -362,10 +362,10 @@ func (s *Store) applyChild(t *txState, row flow.Record, link childLink, now *tim
 		if err != nil {
 			return err
 		}
-		targets = append(targets, created[a.targetKey])
+		targets = append(targets, created[a.TargetKey])
 	}
 	for _, tv := range targets {
-		join := &plan{c: through, row: flow.Record{a.foreignKey: src, a.otherKey: tv}}
+		join := &plan{c: through, row: flow.Record{a.ForeignKey: src, a.OtherKey: tv}}
 		if _, err := s.apply(t, join, now); err != nil {
 			return err
 		}
@@ -385,8 +385,8 @@ func bumpID(c *collection, id int64) {
 
 // keyValues lists the primary key values of row for error messages.
 func keyValues(c *collection, row flow.Record) string {
-	parts := make([]string, len(c.keys))
-	for i, k := range c.keys {
+	parts := make([]string, len(c.Keys))
+	for i, k := range c.Keys {
 		parts[i] = fmt.Sprintf("%s=%v", k, row[k])
 	}
 	return strings.Join(parts, ",")
@@ -435,15 +435,15 @@ func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Recor
 	if err != nil {
 		return nil, err
 	}
-	norm := make(flow.Record, len(c.keys))
+	norm := make(flow.Record, len(c.Keys))
 	for k, v := range key {
 		if !isKey(c, k) {
-			if _, ok := c.columns[k]; !ok {
+			if _, ok := c.Columns[k]; !ok {
 				return nil, unknownField(c, k)
 			}
-			return nil, fmt.Errorf("memory: collection %q: %q is not a primary key field: %w", c.name, k, flow.ErrInvalidRecord)
+			return nil, fmt.Errorf("memory: collection %q: %q is not a primary key field: %w", c.Name, k, flow.ErrInvalidRecord)
 		}
-		nv, err := normalize(c, k, c.columnType(k), v)
+		nv, err := normalize(c, k, c.ColumnType(k), v)
 		if err != nil {
 			return nil, err
 		}
@@ -460,7 +460,7 @@ func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Recor
 			return err
 		}
 		if r == nil {
-			return fmt.Errorf("memory: collection %q: record %s: %w", c.name, keyValues(c, norm), flow.ErrNotFound)
+			return fmt.Errorf("memory: collection %q: record %s: %w", c.Name, keyValues(c, norm), flow.ErrNotFound)
 		}
 		out = copyRecord(r.vals)
 		return load(t, out, nodes)
@@ -472,7 +472,7 @@ func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Recor
 }
 
 func isKey(c *collection, field string) bool {
-	for _, k := range c.keys {
+	for _, k := range c.Keys {
 		if k == field {
 			return true
 		}
@@ -531,8 +531,8 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 		return nil, err
 	}
 	for k := range values {
-		if a := c.assocs[k]; a != nil && a.kind != flow.FieldBelongsTo {
-			return nil, fmt.Errorf("memory: collection %q: association %q: only belongsTo associations can be set by an update: %w", c.name, k, flow.ErrInvalidRecord)
+		if a := c.Assocs[k]; a != nil && a.Kind != flow.FieldBelongsTo {
+			return nil, fmt.Errorf("memory: collection %q: association %q: only belongsTo associations can be set by an update: %w", c.Name, k, flow.ErrInvalidRecord)
 		}
 	}
 	var out []flow.Record
@@ -551,9 +551,9 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 			if err != nil {
 				return err
 			}
-			p.row[pl.a.foreignKey] = parent[pl.a.targetKey]
+			p.row[pl.a.ForeignKey] = parent[pl.a.TargetKey]
 		}
-		if c.updatedAt && values["updatedAt"] == nil {
+		if c.UpdatedAt && values["updatedAt"] == nil {
 			p.row["updatedAt"] = time.Now()
 		}
 		updated := make([]*recRow, len(rows))
@@ -564,7 +564,7 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 				vals[k] = v
 			}
 			key := r.key
-			for _, k := range c.keys {
+			for _, k := range c.Keys {
 				if _, ok := p.row[k]; ok {
 					if key, err = c.recordKey(vals); err != nil {
 						return err
@@ -587,7 +587,7 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 		}
 		out = make([]flow.Record, len(updated))
 		for i, r := range updated {
-			if id, ok := r.vals["id"].(int64); ok && c.autoID {
+			if id, ok := r.vals["id"].(int64); ok && c.AutoID {
 				bumpID(c, id)
 			}
 			if err := t.put(r); err != nil {
@@ -615,7 +615,7 @@ func checkRekey(t *txState, c *collection, rows, updated []*recRow) error {
 	for _, r := range updated {
 		k := string(r.key)
 		if taken[k] {
-			return fmt.Errorf("memory: collection %q: the update gives two records the key %s: %w", c.name, keyValues(c, r.vals), flow.ErrDuplicate)
+			return fmt.Errorf("memory: collection %q: the update gives two records the key %s: %w", c.Name, keyValues(c, r.vals), flow.ErrDuplicate)
 		}
 		taken[k] = true
 		if moving[k] {
@@ -626,13 +626,14 @@ func checkRekey(t *txState, c *collection, rows, updated []*recRow) error {
 			return err
 		}
 		if r2 != nil {
-			return fmt.Errorf("memory: collection %q: a record with key %s exists: %w", c.name, keyValues(c, r.vals), flow.ErrDuplicate)
+			return fmt.Errorf("memory: collection %q: a record with key %s exists: %w", c.Name, keyValues(c, r.vals), flow.ErrDuplicate)
 		}
 	}
 	return nil
 }
 
-// appendNode is one association of an appends tree.
+// appendNode is one association of an appends tree, with the store's
+// collections at its ends.
 type appendNode struct {
 	a        *assoc
 	target   *collection
@@ -640,103 +641,87 @@ type appendNode struct {
 	children []*appendNode
 }
 
-// compileAppends turns association paths ("category", "post.category") into a
-// tree, failing on names that are not associations.
+// compileAppends turns association paths ("category", "post.category") into
+// a tree (flow.Schema.Appends), failing on names that are not associations.
 func compileAppends(sc *schema, c *collection, paths []string) ([]*appendNode, error) {
-	var roots []*appendNode
-	for _, path := range paths {
-		level, cur := &roots, c
-		for _, name := range strings.Split(path, ".") {
-			a := cur.assocs[name]
-			if a == nil {
-				if _, ok := cur.columns[name]; ok {
-					return nil, fmt.Errorf("memory: collection %q: append %q: field %q is not an association: %w", c.name, path, name, flow.ErrUnknownField)
-				}
-				return nil, fmt.Errorf("memory: collection %q: append %q: collection %q has no association %q: %w", c.name, path, cur.name, name, flow.ErrUnknownField)
-			}
-			var node *appendNode
-			for _, n := range *level {
-				if n.a == a {
-					node = n
-					break
-				}
-			}
-			if node == nil {
-				target, err := sc.collection(a.target)
-				if err != nil {
-					return nil, fmt.Errorf("memory: collection %q: append %q: %w", c.name, path, err)
-				}
-				node = &appendNode{a: a, target: target}
-				if a.kind == flow.FieldBelongsToMany {
-					if node.through, err = sc.collection(a.through); err != nil {
-						return nil, fmt.Errorf("memory: collection %q: append %q: %w", c.name, path, err)
-					}
-				}
-				*level = append(*level, node)
-			}
-			level, cur = &node.children, node.target
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	tree, err := sc.fs.Appends(c.Name, paths)
+	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	return sc.appendNodes(tree), nil
+}
+
+func (sc *schema) appendNodes(tree []*flow.AppendNode) []*appendNode {
+	out := make([]*appendNode, len(tree))
+	for i, n := range tree {
+		out[i] = &appendNode{a: n.Assoc, target: sc.colls[n.Target.Name], children: sc.appendNodes(n.Children)}
+		if n.Through != nil {
+			out[i].through = sc.colls[n.Through.Name]
 		}
 	}
-	return roots, nil
+	return out
 }
 
 // load sets the appended associations on rec, a copy owned by the caller.
 func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 	for _, n := range nodes {
 		a := n.a
-		switch a.kind {
+		switch a.Kind {
 		case flow.FieldBelongsTo:
-			r, err := find(t, n.target, a.targetKey, rec[a.foreignKey])
+			r, err := find(t, n.target, a.TargetKey, rec[a.ForeignKey])
 			if err != nil {
 				return err
 			}
 			if r == nil {
-				rec[a.name] = nil
+				rec[a.Name] = nil
 				continue
 			}
 			v := copyRecord(r.vals)
 			if err := load(t, v, n.children); err != nil {
 				return err
 			}
-			rec[a.name] = v
+			rec[a.Name] = v
 		case flow.FieldHasOne, flow.FieldHasMany:
 			var rows []*recRow
-			if src := rec[a.sourceKey]; src != nil {
+			if src := rec[a.SourceKey]; src != nil {
 				var err error
-				if rows, err = records(t, n.target, storage.Filter{a.foreignKey: src}); err != nil {
+				if rows, err = records(t, n.target, storage.Filter{a.ForeignKey: src}); err != nil {
 					return err
 				}
 			}
-			if a.kind == flow.FieldHasOne {
+			if a.Kind == flow.FieldHasOne {
 				if len(rows) == 0 {
-					rec[a.name] = nil
+					rec[a.Name] = nil
 					continue
 				}
 				v := copyRecord(rows[0].vals)
 				if err := load(t, v, n.children); err != nil {
 					return err
 				}
-				rec[a.name] = v
+				rec[a.Name] = v
 				continue
 			}
 			list, err := loadList(t, rows, n.children)
 			if err != nil {
 				return err
 			}
-			rec[a.name] = list
+			rec[a.Name] = list
 		case flow.FieldBelongsToMany:
 			var rows []*recRow
-			if src := rec[a.sourceKey]; src != nil {
-				joins, err := records(t, n.through, storage.Filter{a.foreignKey: src})
+			if src := rec[a.SourceKey]; src != nil {
+				joins, err := records(t, n.through, storage.Filter{a.ForeignKey: src})
 				if err != nil {
 					return err
 				}
 				if len(joins) > 0 {
 					keys := make([]any, len(joins))
 					for i, j := range joins {
-						keys[i] = j.vals[a.otherKey]
+						keys[i] = j.vals[a.OtherKey]
 					}
-					if rows, err = records(t, n.target, storage.Filter{a.targetKey: keys}); err != nil {
+					if rows, err = records(t, n.target, storage.Filter{a.TargetKey: keys}); err != nil {
 						return err
 					}
 				}
@@ -745,7 +730,7 @@ func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 			if err != nil {
 				return err
 			}
-			rec[a.name] = list
+			rec[a.Name] = list
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ func normalize(c *collection, field string, typ flow.FieldType, v any) (any, err
 	if i, ok := flow.IntValue(v); ok {
 		return i, nil
 	}
-	return nil, fmt.Errorf("memory: collection %q: field %q: %v (%T) is not an integer: %w", c.name, field, v, v, flow.ErrInvalidRecord)
+	return nil, fmt.Errorf("memory: collection %q: field %q: %v (%T) is not an integer: %w", c.Name, field, v, v, flow.ErrInvalidRecord)
 }
 
 // sameValue reports whether a stored value equals v: numbers compare by value
@@ -127,16 +127,16 @@ func appendKeyPart(dst []byte, typ flow.FieldType, v any) ([]byte, bool) {
 // recordKey encodes the go-memdb key of a record: the collection's prefix and
 // its primary key values, which must be normalized for their columns.
 func (c *collection) recordKey(values flow.Record) ([]byte, error) {
-	k := make([]byte, len(c.prefix), len(c.prefix)+17*len(c.keys))
+	k := make([]byte, len(c.prefix), len(c.prefix)+17*len(c.Keys))
 	copy(k, c.prefix)
-	for _, name := range c.keys {
+	for _, name := range c.Keys {
 		v := values[name]
 		if v == nil {
-			return nil, fmt.Errorf("memory: collection %q: no value for key field %q: %w", c.name, name, flow.ErrInvalidRecord)
+			return nil, fmt.Errorf("memory: collection %q: no value for key field %q: %w", c.Name, name, flow.ErrInvalidRecord)
 		}
 		var ok bool
-		if k, ok = appendKeyPart(k, c.columnType(name), v); !ok {
-			return nil, fmt.Errorf("memory: collection %q: key field %q: %v (%T) cannot be a key: %w", c.name, name, v, v, flow.ErrInvalidRecord)
+		if k, ok = appendKeyPart(k, c.ColumnType(name), v); !ok {
+			return nil, fmt.Errorf("memory: collection %q: key field %q: %v (%T) cannot be a key: %w", c.Name, name, v, v, flow.ErrInvalidRecord)
 		}
 	}
 	return k, nil
