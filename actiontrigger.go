@@ -33,6 +33,14 @@ type Config struct {
 	// Collections declares the host's collections (and "users" to strip hidden
 	// user fields from $context.user).
 	Collections []flow.Collection
+	// Records backs collections with the host's own code: a declared
+	// collection's full name mapped to its implementation of the records
+	// port. The engine reads and writes those collections' records only
+	// through it (event data, appends, the create node, the HTTP API) and
+	// never declares them to the store, which keeps the records of every
+	// other collection (see storage.Records for the unit of work its calls
+	// receive).
+	Records map[string]storage.Records
 	// Nodes is the node registry. Default: nodes.DefaultRegistry().
 	Nodes *nodes.Registry
 	// Calculators for the basic condition engine. Default: expression.DefaultCalculators().
@@ -198,12 +206,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	for i := range cfg.Collections {
 		e.collections[cfg.Collections[i].FullName()] = &cfg.Collections[i]
 	}
-	if err := e.store.DeclareCollections(ctx, cfg.Collections); err != nil {
-		return nil, fmt.Errorf("actiontrigger: declare collections: %w", err)
+	if err := e.declareStoreCollections(ctx, cfg.Collections); err != nil {
+		return nil, err
 	}
 	e.owner = executor.NewID()
 	e.exec = &executor.Executor{
-		Store: e.store, Collections: collectionSet(e.collections), Logger: e.log,
+		Store: e.store, Records: recordRouter{e}, Collections: collectionSet(e.collections), Logger: e.log,
 		Env: cfg.Env, Now: e.cfg.Now, Owner: e.owner, PlanFor: e.planFor,
 	}
 	e.exec.Init()
@@ -211,6 +219,54 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// declareStoreCollections declares to the store the collections it keeps:
+// those Config.Records does not back, without the associations that reach a
+// host-backed collection (the engine resolves those appends itself).
+func (e *Engine) declareStoreCollections(ctx context.Context, cs []flow.Collection) error {
+	for name, r := range e.cfg.Records {
+		if _, ok := e.collections[name]; !ok {
+			return fmt.Errorf("actiontrigger: Config.Records names %q, which is not a declared collection: %w", name, flow.ErrUnknownCollection)
+		}
+		if r == nil {
+			return fmt.Errorf("actiontrigger: Config.Records: collection %q has a nil implementation: %w", name, flow.ErrInvalidCollection)
+		}
+	}
+	kept := make([]flow.Collection, 0, len(cs))
+	for _, c := range cs {
+		if _, hosted := e.cfg.Records[c.FullName()]; hosted {
+			continue
+		}
+		if len(e.cfg.Records) > 0 {
+			cs, _ := e.schema.Collection(c.FullName())
+			fields := c.Fields[:0:0]
+			for _, f := range c.Fields {
+				if a := cs.Assocs[f.Name]; a != nil {
+					if _, ok := e.cfg.Records[a.Target]; ok {
+						continue
+					}
+					if _, ok := e.cfg.Records[a.Through]; ok && a.Through != "" {
+						continue
+					}
+				}
+				fields = append(fields, f)
+			}
+			c.Fields = fields
+		}
+		kept = append(kept, c)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	rs, ok := e.store.(storage.RecordStore)
+	if !ok {
+		return fmt.Errorf("actiontrigger: the store (%T) keeps no records: back collection %q with Config.Records: %w", e.store, kept[0].FullName(), storage.ErrNotSupported)
+	}
+	if err := rs.DeclareCollections(ctx, kept); err != nil {
+		return fmt.Errorf("actiontrigger: declare collections: %w", err)
+	}
+	return nil
 }
 
 // Store returns the engine's store.

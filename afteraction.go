@@ -351,7 +351,7 @@ func (e *Engine) eventData(ctx context.Context, coll *flow.Collection, c candida
 		if !ok {
 			return nil, fmt.Errorf("record of %q has no primary key %v to reload appends: %w", curColl.FullName(), curColl.Keys(), flow.ErrInvalidRecord)
 		}
-		got, err := e.db(ctx).GetRecord(ctx, curColl.FullName(), key, c.wf.Config.Appends)
+		got, err := e.Records().GetRecord(ctx, curColl.FullName(), key, c.wf.Config.Appends)
 		if errors.Is(err, flow.ErrNotFound) {
 			return nil, nil
 		}
@@ -377,10 +377,8 @@ func (e *Engine) loadToOne(ctx context.Context, a *flow.Association, rec flow.Re
 		if v == nil {
 			return nil, nil
 		}
-		got, err := e.db(ctx).GetRecord(ctx, a.Target, flow.Record{a.TargetKey: v}, nil)
-		if errors.Is(err, flow.ErrNotFound) {
-			return nil, nil
-		}
+		target, _ := e.schema.Collection(a.Target)
+		got, err := recordRouter{e}.getBy(ctx, target, a.TargetKey, v)
 		if err != nil {
 			return nil, storeError("load "+strconv.Quote(a.Target), err)
 		}
@@ -389,7 +387,7 @@ func (e *Engine) loadToOne(ctx context.Context, a *flow.Association, rec flow.Re
 		if rec[a.SourceKey] == nil {
 			return nil, nil
 		}
-		list, err := e.db(ctx).ListRecords(ctx, a.Target, storage.Filter{a.ForeignKey: rec[a.SourceKey]}, nil)
+		list, err := recordRouter{e}.list(ctx, a.Target, storage.Filter{a.ForeignKey: rec[a.SourceKey]})
 		if err != nil {
 			return nil, storeError("load "+strconv.Quote(a.Target), err)
 		}

@@ -483,7 +483,7 @@ func (e *Engine) Execute(ctx context.Context, key string, data any, user User) (
 		if len(keys) != 1 {
 			return nil, fmt.Errorf("actiontrigger: execute %q: %q has a composite key %v; pass the record: %w", key, coll.FullName(), keys, flow.ErrInvalidRecord)
 		}
-		got, err := e.store.GetRecord(ctx, coll.FullName(), flow.Record{keys[0]: d}, w.Config.Appends)
+		got, err := e.Records().GetRecord(ctx, coll.FullName(), flow.Record{keys[0]: d}, w.Config.Appends)
 		if err != nil {
 			return nil, fmt.Errorf("actiontrigger: execute %q: %w", key, err)
 		}

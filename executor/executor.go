@@ -22,7 +22,9 @@ var ErrNoPlan = errors.New("executor: no plan for workflow")
 
 // Executor walks executions through their plans.
 type Executor struct {
-	Store       storage.Store
+	Store storage.Store
+	// Records is what nodes reach records through (RunContext.Records).
+	Records     storage.RecordAccess
 	Collections nodes.CollectionLookup
 	Logger      *slog.Logger
 	// Env is exposed to templates and expressions as $env.
@@ -363,6 +365,7 @@ func (p *proc) runContext(s *Step, tx storage.Store) *nodes.RunContext {
 	rc.Node = s.Node
 	rc.Compiled = s.Compiled
 	rc.Store = tx
+	rc.Records = p.x.Records
 	rc.Execution = p.exec
 	rc.Now = p.x.now()
 	if p.x.Logger != nil {

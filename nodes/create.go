@@ -72,7 +72,8 @@ func (Create) Compile(c *CompileContext, node *flow.Node) (any, error) {
 func (Create) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, error) {
 	cc := r.Compiled.(*compiledCreate)
 	values, _ := cc.values.Render(r.Scope).(map[string]any)
-	rec, err := r.Store.CreateRecord(ctx, cc.collection, values)
+	records := r.records()
+	rec, err := records.CreateRecord(ctx, cc.collection, values)
 	if err != nil {
 		return Result{}, err
 	}
@@ -81,7 +82,7 @@ func (Create) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 		for _, k := range cc.coll.Keys() {
 			key[k] = rec[k]
 		}
-		rec, err = r.Store.GetRecord(ctx, cc.collection, key, cc.appends)
+		rec, err = records.GetRecord(ctx, cc.collection, key, cc.appends)
 		if err != nil {
 			return Result{}, err
 		}

@@ -106,6 +106,11 @@ type RunContext struct {
 	// Store is bound to the unit of work the node's job is saved in: records a node
 	// creates through it commit together with the job.
 	Store storage.Store
+	// Records reaches every declared collection's records, whichever
+	// implementation backs each one (the store, or the host's
+	// storage.Records). Calls made with the ctx Run receives run in the unit
+	// of work the node's job is saved in.
+	Records storage.RecordAccess
 	// Collections looks up declared collections.
 	Collections CollectionLookup
 	// Logger is the engine's logger.
@@ -121,6 +126,15 @@ func (r *RunContext) AddMessage(m Message) {
 	if r.messages != nil {
 		*r.messages = append(*r.messages, m)
 	}
+}
+
+// records returns Records, or the store when the run context has none (a
+// run context built by hand in a test).
+func (r *RunContext) records() storage.RecordAccess {
+	if r.Records != nil {
+		return r.Records
+	}
+	return r.Store
 }
 
 // SetMessageSink directs AddMessage into dst. The executor calls it; instructions
