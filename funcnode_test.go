@@ -78,3 +78,25 @@ func TestFields(t *testing.T) {
 	_, ok = f.Get("title.deeper")
 	require.False(t, ok)
 }
+
+// Whether a workflow runs in one unit of work is on the saved version, so
+// adding one non-atomic custom node is visible, not a silent change.
+func TestWorkflowAtomicIsVisible(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	eng := newEngine(t, withSleepNode(), withTagNode())
+	all := save(t, eng, syncWF("all", "posts", n("c", "condition", map[string]any{"engine": "expr", "expression": "true"}), n("t", "tag", map[string]any{"tag": "x"})))
+	require.True(t, all.Atomic)
+	mixed := save(t, eng, syncWF("mixed", "posts", n("c", "condition", map[string]any{"engine": "expr", "expression": "true"}), n("s", "sleep", map[string]any{"ms": 1})))
+	require.False(t, mixed.Atomic)
+
+	got, err := eng.Workflow(ctx, "mixed")
+	require.NoError(t, err)
+	require.False(t, got.Atomic)
+	got, err = eng.WorkflowVersion(ctx, all.ID)
+	require.NoError(t, err)
+	require.True(t, got.Atomic)
+	list, err := eng.Workflows(ctx, storageFilterKey("all"))
+	require.NoError(t, err)
+	require.True(t, list[0].Atomic)
+}

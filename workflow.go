@@ -107,7 +107,7 @@ func (e *Engine) SaveWorkflow(ctx context.Context, wf flow.Workflow) (*flow.Work
 		return nil, err
 	}
 	e.reindexKey(ctx, saved.Key)
-	return saved, nil
+	return e.annotate(saved), nil
 }
 
 // shapeChanged reports whether the frozen parts of a workflow differ.
@@ -332,7 +332,11 @@ func (e *Engine) currentIn(ctx context.Context, s storage.Store, key string) (*f
 
 // Workflow returns the current version of key.
 func (e *Engine) Workflow(ctx context.Context, key string) (*flow.Workflow, error) {
-	return e.currentIn(ctx, e.store, key)
+	w, err := e.currentIn(ctx, e.store, key)
+	if err != nil {
+		return nil, err
+	}
+	return e.annotate(w), nil
 }
 
 // WorkflowVersion returns one version by id.
@@ -341,12 +345,27 @@ func (e *Engine) WorkflowVersion(ctx context.Context, id string) (*flow.Workflow
 	if err != nil {
 		return nil, fmt.Errorf("actiontrigger: workflow version %s: %w", id, err)
 	}
-	return w, nil
+	return e.annotate(w), nil
 }
 
 // Workflows lists workflow versions.
 func (e *Engine) Workflows(ctx context.Context, f WorkflowFilter) ([]*flow.Workflow, error) {
-	return e.store.ListWorkflows(ctx, f)
+	list, err := e.store.ListWorkflows(ctx, f)
+	for _, w := range list {
+		e.annotate(w)
+	}
+	return list, err
+}
+
+// annotate fills what the engine computes on a version it returns (Atomic).
+func (e *Engine) annotate(w *flow.Workflow) *flow.Workflow {
+	if w == nil {
+		return nil
+	}
+	if p, err := e.plan(w); err == nil {
+		w.Atomic = p.Atomic()
+	}
+	return w
 }
 
 // Revise creates a new version of key from its current version: same nodes (with
@@ -386,7 +405,7 @@ func (e *Engine) Revise(ctx context.Context, key string) (*flow.Workflow, error)
 	if _, err := e.plan(saved); err != nil {
 		return nil, err
 	}
-	return saved, nil
+	return e.annotate(saved), nil
 }
 
 // DeleteWorkflow deletes every version of key; it no longer triggers.

@@ -27,6 +27,10 @@ type Plan struct {
 	atomic bool
 }
 
+// Atomic reports whether every node of the plan is atomic (nodes.Atomic), so
+// that a run is one unit of work.
+func (p *Plan) Atomic() bool { return p.atomic }
+
 // Step is one compiled node of a plan.
 type Step struct {
 	Node        *flow.Node

@@ -40,9 +40,16 @@ type Workflow struct {
 	// frozen: its config, nodes, type and sync flag can no longer change.
 	Executed int64 `json:"executed"`
 	// AllExecuted counts the executions of every version of the key. Filled on reads.
-	AllExecuted int64     `json:"allExecuted"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	AllExecuted int64 `json:"allExecuted"`
+	// Atomic is filled by the engine on the versions it returns, and ignored
+	// on input: true when every node is atomic (nodes.Atomic, as all built-ins
+	// are), so a sync run is one unit of work with the action's other writes
+	// and an async run commits once; false when a node runs outside the
+	// store's transaction, so each node's job commits on its own and a sync
+	// run's earlier writes stay even when a later node fails.
+	Atomic    bool      `json:"atomic"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Frozen reports whether this version has run and so can no longer change shape.
