@@ -23,9 +23,14 @@ type APIOptions struct {
 	// Users finds the user workflows:execute acts for (its userId). Default:
 	// the Authenticator, if it is also a UserDirectory (Tokens is).
 	Users UserDirectory
-	// AdminRoles may use the workflows:* and executions:* routes. Default:
-	// "root" and "admin".
+	// AdminRoles may use the workflows:* and executions:* routes, and do
+	// everything on records without grants. Default: "root" and "admin".
 	AdminRoles []string
+	// Grants allow the other roles actions on records (see Grant). Without a
+	// grant a non-admin role gets 403 on every record route: an API with no
+	// Grants serves records to admin roles only. Invalid grants make NewAPI
+	// fail with ErrInvalidGrant.
+	Grants []Grant
 	// Prefix the routes live under. Default "/api/".
 	Prefix string
 	// MaxBodyBytes limits request bodies (413 beyond). Default 1 MiB.
@@ -44,12 +49,14 @@ type APIOptions struct {
 // record stays written when a sync workflow then refuses the action (the
 // response is the refusal).
 type API struct {
-	eng  *actiontrigger.Engine
-	opts APIOptions
-	log  *slog.Logger
+	eng    *actiontrigger.Engine
+	opts   APIOptions
+	log    *slog.Logger
+	grants grants
 }
 
-// NewAPI returns the API for eng. It needs an Authenticator.
+// NewAPI returns the API for eng. It needs an Authenticator; invalid
+// APIOptions.Grants are ErrInvalidGrant.
 func NewAPI(eng *actiontrigger.Engine, opts APIOptions) (*API, error) {
 	if eng == nil {
 		return nil, errors.New("httptrigger: NewAPI: nil engine")
@@ -76,7 +83,11 @@ func NewAPI(eng *actiontrigger.Engine, opts APIOptions) (*API, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{eng: eng, opts: opts, log: log}, nil
+	gs, err := compileGrants(eng, opts.Grants)
+	if err != nil {
+		return nil, err
+	}
+	return &API{eng: eng, opts: opts, log: log, grants: gs}, nil
 }
 
 // route is a parsed "/api/..." path.
