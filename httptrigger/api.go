@@ -128,17 +128,17 @@ func parseRoute(p string) (route, bool) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := strings.CutPrefix(r.URL.Path, a.opts.Prefix)
 	if !ok {
-		writeError(w, r, a.log, fmt.Errorf("%s: %w", r.URL.Path, ErrNoRoute))
+		a.fail(w, r, fmt.Errorf("%s: %w", r.URL.Path, ErrNoRoute))
 		return
 	}
 	rt, ok := parseRoute(p)
 	if !ok {
-		writeError(w, r, a.log, fmt.Errorf("%s: not a <resource>:<action> route: %w", r.URL.Path, ErrNoRoute))
+		a.fail(w, r, fmt.Errorf("%s: not a <resource>:<action> route: %w", r.URL.Path, ErrNoRoute))
 		return
 	}
 	u, err := identify(a.opts.Authenticator, r, true)
 	if err != nil {
-		writeError(w, r, a.log, err)
+		a.fail(w, r, err)
 		return
 	}
 	switch rt.resource {
@@ -152,8 +152,24 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = a.records(w, r, u, rt)
 	}
 	if err != nil {
-		writeError(w, r, a.log, err)
+		a.fail(w, r, err)
 	}
+}
+
+// fail answers err. A request refused before its body was read (a bad
+// token, a bad binding, no grant) has the rest of its body drained, up to
+// MaxBodyBytes, so that the client reads the error rather than a connection
+// reset and the connection stays usable; a longer body closes the connection
+// after the response (Connection: close).
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	if r.Body != nil && r.Body != http.NoBody && !errors.As(err, &tooBig) {
+		n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, a.opts.MaxBodyBytes+1))
+		if n > a.opts.MaxBodyBytes {
+			w.Header().Set("Connection", "close")
+		}
+	}
+	writeError(w, r, a.log, err)
 }
 
 // methods checks r's method against the action: reads take GET or POST,
