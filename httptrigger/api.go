@@ -195,6 +195,24 @@ func methods(r *http.Request, action string) error {
 // when the body is a JSON document, which is what `curl -d '{...}'` sends.
 // It reports whether there was a body.
 func (a *API) readJSON(w http.ResponseWriter, r *http.Request, v any) (bool, error) {
+	return a.decodeBody(w, r, v, false)
+}
+
+// readValues reads a record's values: a JSON object whose numbers are
+// decoded exactly (exactValues), with no NUL character in its text.
+func (a *API) readValues(w http.ResponseWriter, r *http.Request) (map[string]any, bool, error) {
+	var values map[string]any
+	ok, err := a.decodeBody(w, r, &values, true)
+	if err != nil || !ok || values == nil {
+		return nil, ok, err
+	}
+	if err := exactValues(values, ""); err != nil {
+		return nil, false, err
+	}
+	return values, true, nil
+}
+
+func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, useNumber bool) (bool, error) {
 	form := false
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -220,6 +238,9 @@ func (a *API) readJSON(w http.ResponseWriter, r *http.Request, v any) (bool, err
 		return false, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
+	if useNumber {
+		dec.UseNumber()
+	}
 	if err := dec.Decode(v); err != nil {
 		if form {
 			return false, fmt.Errorf("a form body that is not JSON: %w", ErrUnsupportedMediaType)
@@ -321,4 +342,70 @@ func pageOf[T any](items []T, pg, size int) ([]T, pageMeta) {
 		out = []T{}
 	}
 	return out, meta
+}
+
+// MaxFilterValues caps the values a record filter may list in all (in
+// field: [values] and $in): a longer list is a 400 stating the limit, rather
+// than a query over the database's parameter limit.
+const MaxFilterValues = 1000
+
+// exactValues rewrites, in place, the json.Numbers of a decoded document
+// (UseNumber) into int64 for integers (exact up to the int64 limits, where
+// float64 would round 9007199254740993) and float64 for the others, and
+// refuses text holding a NUL character, which PostgreSQL cannot store and
+// SQLite would: the same 400, naming the field, on every store. path names
+// the member for the error.
+func exactValues(v any, path string) error {
+	name := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) {
+				return fmt.Errorf("field %q: a NUL character in a name: %w", name(k), ErrBadRequest)
+			}
+			n, err := exactValue(e, name(k))
+			if err != nil {
+				return err
+			}
+			x[k] = n
+		}
+	case []any:
+		for i, e := range x {
+			n, err := exactValue(e, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return err
+			}
+			x[i] = n
+		}
+	}
+	return nil
+}
+
+func exactValue(v any, path string) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return i, nil
+		}
+		if !strings.ContainsAny(string(x), ".eE") {
+			return nil, fmt.Errorf("field %q: the integer %s is beyond the 64-bit range: %w", path, x, ErrBadRequest)
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, fmt.Errorf("field %q: the number %s is out of range: %w", path, x, ErrBadRequest)
+		}
+		return f, nil
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return nil, fmt.Errorf("field %q: text with a NUL character (\\u0000) cannot be stored: %w", path, ErrBadRequest)
+		}
+	case map[string]any, []any:
+		return v, exactValues(v, path)
+	}
+	return v, nil
 }

@@ -6,13 +6,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
+	"github.com/actiontrigger/actiontrigger/storage"
 )
 
 // A triggerWorkflows naming thousands of unknown keys gets a short error:
@@ -87,4 +90,68 @@ func TestEarlyErrorDrainsTheBody(t *testing.T) {
 	res = rawRequest(t, c2, bufio.NewReader(c2), http.MethodPost, "/api/posts:create?triggerWorkflows=no-such-workflow", "tok-a", 3<<20)
 	require.Equal(t, 400, res.StatusCode)
 	require.True(t, res.Close, "Connection: close after a body over the limit")
+}
+
+// A filter listing more than MaxFilterValues values is a 400 stating the
+// limit, on every store (PostgreSQL would otherwise fail past its parameter
+// limit with a 500).
+func TestFilterValuesLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.record("posts", flow.Record{"title": "p"})
+	ids := make([]string, httptrigger.MaxFilterValues+1)
+	for i := range ids {
+		ids[i] = fmt.Sprint(i + 1)
+	}
+	in := `{"id": {"$in": [` + strings.Join(ids, ",") + `]}}`
+	requireError(t, e.do(http.MethodGet, "/api/posts:list?filter="+url.QueryEscape(in), "tok-a", nil), 400, fmt.Sprint(httptrigger.MaxFilterValues))
+	list := `{"id": [` + strings.Join(ids, ",") + `]}`
+	requireError(t, e.post("/api/posts:update?filter="+url.QueryEscape(list), "tok-a", map[string]any{"title": "x"}), 400, fmt.Sprint(httptrigger.MaxFilterValues))
+	in = `{"id": {"$in": [` + strings.Join(ids[:httptrigger.MaxFilterValues], ",") + `]}}`
+	r := e.do(http.MethodGet, "/api/posts:list?filter="+url.QueryEscape(in), "tok-a", nil)
+	require.Equal(t, 200, r.code, r.raw)
+	require.Len(t, r.body["data"], 1)
+	require.Equal(t, "p", e.records("posts", nil)[0]["title"])
+}
+
+// Text with a NUL character is a 400 naming the field on every store (PostgreSQL
+// cannot store it, SQLite and memory would), in a record, a nested record or
+// a filter; nothing is written.
+func TestNULCharacterRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	requireError(t, e.post("/api/posts:create", "tok-a", `{"title": "a\u0000b"}`), 400, `"title"`, "NUL")
+	requireError(t, e.post("/api/posts:create", "tok-a", `{"title": "t", "category": {"title": "c\u0000"}}`), 400, `"category.title"`)
+	p := e.record("posts", flow.Record{"title": "p"})
+	requireError(t, e.post("/api/posts:update?filterByTk="+keyOf(p), "tok-a", `{"content": "\u0000"}`), 400, `"content"`)
+	requireError(t, e.do(http.MethodGet, "/api/posts:list?filter="+url.QueryEscape(`{"title": "p\u0000"}`), "tok-a", nil), 400, `"title"`)
+	require.Len(t, e.records("posts", nil), 1)
+	require.Empty(t, e.records("categories", nil))
+	require.Equal(t, "p", e.records("posts", nil)[0]["title"])
+}
+
+// Integers are decoded exactly: 2^53+1 and the largest int64 are stored and
+// answered as sent, and found by a filter; beyond int64 is a 400 naming the
+// field rather than a silently rounded value.
+func TestIntegersDecodedExactly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, n := range []string{"9007199254740993", "9223372036854775807", "-9223372036854775808"} {
+		r := e.post("/api/posts:create", "tok-a", `{"title": "`+n+`", "read": `+n+`}`)
+		require.Equal(t, 200, r.code, r.raw)
+		require.Contains(t, r.raw, `"read":`+n, "answered as sent")
+		got := e.records("posts", storage.Filter{"title": n})
+		require.Len(t, got, 1)
+		require.Equal(t, n, fmt.Sprint(got[0]["read"]), "stored as sent")
+		r = e.do(http.MethodGet, "/api/posts:list?filter="+url.QueryEscape(`{"read": `+n+`}`), "tok-a", nil)
+		require.Equal(t, 200, r.code, r.raw)
+		require.Len(t, r.body["data"], 1, "the filter finds %s exactly", n)
+	}
+	r := e.do(http.MethodGet, "/api/posts:list?filter="+url.QueryEscape(`{"read": 9007199254740992}`), "tok-a", nil)
+	require.Equal(t, 200, r.code, r.raw)
+	require.Empty(t, r.body["data"], "2^53 is not 2^53+1")
+	requireError(t, e.post("/api/posts:create", "tok-a", `{"title": "x", "read": 9223372036854775808}`), 400, `"read"`, "64-bit")
+	r = e.post("/api/posts:create", "tok-a", `{"title": "f", "score": 1.5}`)
+	require.Equal(t, 200, r.code, r.raw)
+	require.InDelta(t, 1.5, num(t, r.data()["score"]), 0)
 }

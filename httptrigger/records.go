@@ -98,8 +98,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	if err := a.eng.CheckBinding(action); err != nil {
 		return err
 	}
-	var values map[string]any
-	ok, err := a.readJSON(w, r, &values)
+	values, ok, err := a.readValues(w, r)
 	if err != nil {
 		return err
 	}
@@ -147,7 +146,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		return err
 	}
 	tk := tkParam(r, rt)
-	raw, err := filterParam(r)
+	raw, err := recordFilterParam(r)
 	if err != nil {
 		return err
 	}
@@ -176,8 +175,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	if scope == ScopeOwn {
 		filter, matchable = ownerFilter(filter, u)
 	}
-	var values map[string]any
-	ok, err := a.readJSON(w, r, &values)
+	values, ok, err := a.readValues(w, r)
 	if err != nil {
 		return err
 	}
@@ -286,7 +284,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, u *actiontrigger.User
 	if err != nil {
 		return err
 	}
-	raw, err := filterParam(r)
+	raw, err := recordFilterParam(r)
 	if err != nil {
 		return err
 	}
@@ -397,9 +395,29 @@ func parseKey(coll *flow.Collection, s string) (flow.Record, error) {
 	return flow.Record{keys[0]: s}, nil
 }
 
+// recordFilterParam decodes the "filter" parameter of a record route (nil if
+// absent): numbers exactly, no NUL character in text (exactValues).
+func recordFilterParam(r *http.Request) (map[string]any, error) {
+	s := r.URL.Query().Get("filter")
+	if s == "" {
+		return nil, nil
+	}
+	var f map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&f); err != nil || f == nil || dec.More() {
+		return nil, fmt.Errorf("filter %q: want a JSON object: %w", s, ErrBadRequest)
+	}
+	if err := exactValues(f, ""); err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
+	return f, nil
+}
+
 // recordFilter turns the reference's filter object into a storage.Filter. It
 // takes field: value (equal), field: [values] (one of), and the operators
-// $eq and $in; anything else is ErrBadRequest.
+// $eq and $in; anything else is ErrBadRequest, and so are lists of more than
+// MaxFilterValues values in all.
 func recordFilter(raw map[string]any) (storage.Filter, error) {
 	if raw == nil {
 		return nil, nil
@@ -410,6 +428,7 @@ func recordFilter(raw map[string]any) (storage.Filter, error) {
 		fields = append(fields, k)
 	}
 	sort.Strings(fields)
+	listed := 0
 	for _, k := range fields {
 		if strings.HasPrefix(k, "$") {
 			return nil, fmt.Errorf("filter: operator %q is not supported (use field: value, field: [values], $eq, $in): %w", k, ErrBadRequest)
@@ -428,6 +447,11 @@ func recordFilter(raw map[string]any) (storage.Filter, error) {
 			}
 		default:
 			out[k] = v
+		}
+		if list, ok := out[k].([]any); ok {
+			if listed += len(list); listed > MaxFilterValues {
+				return nil, fmt.Errorf("filter: more than %d values in its lists (field: [values] and $in) in all: %w", MaxFilterValues, ErrBadRequest)
+			}
 		}
 	}
 	return out, nil
