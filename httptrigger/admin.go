@@ -1,14 +1,17 @@
 package httptrigger
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
@@ -278,6 +281,9 @@ func (a *API) executions(w http.ResponseWriter, r *http.Request, u *actiontrigge
 		if list == nil {
 			list = []*flow.Execution{}
 		}
+		if list, err = a.publicExecutions(ctx, list...); err != nil {
+			return err
+		}
 		writeJSON(w, http.StatusOK, dataBody{Data: list, Meta: map[string]int{"page": pg, "pageSize": size}})
 		return nil
 	}
@@ -294,6 +300,11 @@ func (a *API) executions(w http.ResponseWriter, r *http.Request, u *actiontrigge
 	if err != nil {
 		return err
 	}
+	xs, err := a.publicExecutions(ctx, x)
+	if err != nil {
+		return err
+	}
+	x = xs[0]
 	if !slices.Contains(listParam(r, "appends"), "jobs") {
 		writeJSON(w, http.StatusOK, dataBody{Data: x})
 		return nil
@@ -399,6 +410,40 @@ func statuses[S ~int](v any) ([]S, error) {
 			return nil, fmt.Errorf("status %v: want a number: %w", s, ErrBadRequest)
 		}
 		out = append(out, S(int(n)))
+	}
+	return out, nil
+}
+
+// publicExecutions returns copies of xs whose contexts have no hidden fields:
+// $context.data by the collection of the execution's workflow, and
+// $context.user by the "users" collection. The engine already leaves them
+// out when it builds a context; this keeps them out of responses whatever
+// wrote the execution.
+func (a *API) publicExecutions(ctx context.Context, xs ...*flow.Execution) ([]*flow.Execution, error) {
+	colls := map[string]*flow.Collection{}
+	users, _ := a.eng.Collection("users")
+	out := make([]*flow.Execution, len(xs))
+	for i, x := range xs {
+		coll, seen := colls[x.WorkflowID]
+		if !seen {
+			wf, err := a.eng.Store().GetWorkflow(ctx, x.WorkflowID)
+			if err != nil && !errors.Is(err, flow.ErrNotFound) {
+				return nil, err
+			}
+			if wf != nil && wf.Config.Collection != "" {
+				coll, _ = a.eng.Collection(wf.Config.Collection)
+			}
+			colls[x.WorkflowID] = coll
+		}
+		c := x.Clone()
+		c.Context = maps.Clone(x.Context)
+		if d, ok := c.Context["data"].(map[string]any); ok && coll != nil {
+			c.Context["data"] = nodes.StripHidden(a.eng, coll, d)
+		}
+		if d, ok := c.Context["user"].(map[string]any); ok && users != nil {
+			c.Context["user"] = nodes.StripHidden(a.eng, users, d)
+		}
+		out[i] = c
 	}
 	return out, nil
 }

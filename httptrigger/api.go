@@ -23,9 +23,14 @@ type APIOptions struct {
 	// Users finds the user workflows:execute acts for (its userId). Default:
 	// the Authenticator, if it is also a UserDirectory (Tokens is).
 	Users UserDirectory
-	// AdminRoles may use the workflows:* and executions:* routes. Default:
-	// "root" and "admin".
+	// AdminRoles may use the workflows:* and executions:* routes, and do
+	// everything on records without grants. Default: "root" and "admin".
 	AdminRoles []string
+	// Grants allow the other roles actions on records (see Grant). Without a
+	// grant a non-admin role gets 403 on every record route: an API with no
+	// Grants serves records to admin roles only. Invalid grants make NewAPI
+	// fail with ErrInvalidGrant.
+	Grants []Grant
 	// Prefix the routes live under. Default "/api/".
 	Prefix string
 	// MaxBodyBytes limits request bodies (413 beyond). Default 1 MiB.
@@ -44,12 +49,14 @@ type APIOptions struct {
 // record stays written when a sync workflow then refuses the action (the
 // response is the refusal).
 type API struct {
-	eng  *actiontrigger.Engine
-	opts APIOptions
-	log  *slog.Logger
+	eng    *actiontrigger.Engine
+	opts   APIOptions
+	log    *slog.Logger
+	grants grants
 }
 
-// NewAPI returns the API for eng. It needs an Authenticator.
+// NewAPI returns the API for eng. It needs an Authenticator; invalid
+// APIOptions.Grants are ErrInvalidGrant.
 func NewAPI(eng *actiontrigger.Engine, opts APIOptions) (*API, error) {
 	if eng == nil {
 		return nil, errors.New("httptrigger: NewAPI: nil engine")
@@ -76,7 +83,11 @@ func NewAPI(eng *actiontrigger.Engine, opts APIOptions) (*API, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{eng: eng, opts: opts, log: log}, nil
+	gs, err := compileGrants(eng, opts.Grants)
+	if err != nil {
+		return nil, err
+	}
+	return &API{eng: eng, opts: opts, log: log, grants: gs}, nil
 }
 
 // route is a parsed "/api/..." path.
@@ -117,17 +128,17 @@ func parseRoute(p string) (route, bool) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := strings.CutPrefix(r.URL.Path, a.opts.Prefix)
 	if !ok {
-		writeError(w, r, a.log, fmt.Errorf("%s: %w", r.URL.Path, ErrNoRoute))
+		a.fail(w, r, fmt.Errorf("%s: %w", r.URL.Path, ErrNoRoute))
 		return
 	}
 	rt, ok := parseRoute(p)
 	if !ok {
-		writeError(w, r, a.log, fmt.Errorf("%s: not a <resource>:<action> route: %w", r.URL.Path, ErrNoRoute))
+		a.fail(w, r, fmt.Errorf("%s: not a <resource>:<action> route: %w", r.URL.Path, ErrNoRoute))
 		return
 	}
 	u, err := identify(a.opts.Authenticator, r, true)
 	if err != nil {
-		writeError(w, r, a.log, err)
+		a.fail(w, r, err)
 		return
 	}
 	switch rt.resource {
@@ -141,8 +152,24 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = a.records(w, r, u, rt)
 	}
 	if err != nil {
-		writeError(w, r, a.log, err)
+		a.fail(w, r, err)
 	}
+}
+
+// fail answers err. A request refused before its body was read (a bad
+// token, a bad binding, no grant) has the rest of its body drained, up to
+// MaxBodyBytes, so that the client reads the error rather than a connection
+// reset and the connection stays usable; a longer body closes the connection
+// after the response (Connection: close).
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	if r.Body != nil && r.Body != http.NoBody && !errors.As(err, &tooBig) {
+		n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, a.opts.MaxBodyBytes+1))
+		if n > a.opts.MaxBodyBytes {
+			w.Header().Set("Connection", "close")
+		}
+	}
+	writeError(w, r, a.log, err)
 }
 
 // methods checks r's method against the action: reads take GET or POST,
@@ -168,6 +195,24 @@ func methods(r *http.Request, action string) error {
 // when the body is a JSON document, which is what `curl -d '{...}'` sends.
 // It reports whether there was a body.
 func (a *API) readJSON(w http.ResponseWriter, r *http.Request, v any) (bool, error) {
+	return a.decodeBody(w, r, v, false)
+}
+
+// readValues reads a record's values: a JSON object whose numbers are
+// decoded exactly (exactValues), with no NUL character in its text.
+func (a *API) readValues(w http.ResponseWriter, r *http.Request) (map[string]any, bool, error) {
+	var values map[string]any
+	ok, err := a.decodeBody(w, r, &values, true)
+	if err != nil || !ok || values == nil {
+		return nil, ok, err
+	}
+	if err := exactValues(values, ""); err != nil {
+		return nil, false, err
+	}
+	return values, true, nil
+}
+
+func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any, useNumber bool) (bool, error) {
 	form := false
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -193,6 +238,9 @@ func (a *API) readJSON(w http.ResponseWriter, r *http.Request, v any) (bool, err
 		return false, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
+	if useNumber {
+		dec.UseNumber()
+	}
 	if err := dec.Decode(v); err != nil {
 		if form {
 			return false, fmt.Errorf("a form body that is not JSON: %w", ErrUnsupportedMediaType)
@@ -294,4 +342,70 @@ func pageOf[T any](items []T, pg, size int) ([]T, pageMeta) {
 		out = []T{}
 	}
 	return out, meta
+}
+
+// MaxFilterValues caps the values a record filter may list in all (in
+// field: [values] and $in): a longer list is a 400 stating the limit, rather
+// than a query over the database's parameter limit.
+const MaxFilterValues = 1000
+
+// exactValues rewrites, in place, the json.Numbers of a decoded document
+// (UseNumber) into int64 for integers (exact up to the int64 limits, where
+// float64 would round 9007199254740993) and float64 for the others, and
+// refuses text holding a NUL character, which PostgreSQL cannot store and
+// SQLite would: the same 400, naming the field, on every store. path names
+// the member for the error.
+func exactValues(v any, path string) error {
+	name := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) {
+				return fmt.Errorf("field %q: a NUL character in a name: %w", name(k), ErrBadRequest)
+			}
+			n, err := exactValue(e, name(k))
+			if err != nil {
+				return err
+			}
+			x[k] = n
+		}
+	case []any:
+		for i, e := range x {
+			n, err := exactValue(e, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return err
+			}
+			x[i] = n
+		}
+	}
+	return nil
+}
+
+func exactValue(v any, path string) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return i, nil
+		}
+		if !strings.ContainsAny(string(x), ".eE") {
+			return nil, fmt.Errorf("field %q: the integer %s is beyond the 64-bit range: %w", path, x, ErrBadRequest)
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, fmt.Errorf("field %q: the number %s is out of range: %w", path, x, ErrBadRequest)
+		}
+		return f, nil
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return nil, fmt.Errorf("field %q: text with a NUL character (\\u0000) cannot be stored: %w", path, ErrBadRequest)
+		}
+	case map[string]any, []any:
+		return v, exactValues(v, path)
+	}
+	return v, nil
 }

@@ -120,7 +120,8 @@ func TestTokens_LookupUser(t *testing.T) {
 	require.Error(t, err)
 }
 
-// NewAPI needs an engine and an Authenticator; Prefix and AdminRoles apply.
+// NewAPI needs an engine and an Authenticator; Prefix and AdminRoles apply;
+// without Grants only admin roles reach records.
 func TestNewAPI_Options(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -145,5 +146,7 @@ func TestNewAPI_Options(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, serve("/v1/workflows:list", "tok-b", ""))
 	require.Equal(t, http.StatusForbidden, serve("/v1/workflows:list", "tok-root", ""))
 	require.Equal(t, http.StatusNotFound, serve("/api/workflows:list", "tok-b", "manager"))
-	require.Equal(t, http.StatusOK, serve("/v1/posts:list", "tok-a", ""))
+	// No grants: records are for admin roles only.
+	require.Equal(t, http.StatusForbidden, serve("/v1/posts:list", "tok-a", ""))
+	require.Equal(t, http.StatusOK, serve("/v1/posts:list", "tok-b", "manager"))
 }

@@ -88,7 +88,7 @@ func benchAPI(b *testing.B, s storage.Store) *httptrigger.API {
 	}
 	api, err := httptrigger.NewAPI(eng, httptrigger.APIOptions{Authenticator: httptrigger.Tokens{
 		"tok": {User: actiontrigger.User{ID: 1}, Roles: []string{"member"}},
-	}})
+	}, Grants: []httptrigger.Grant{{Role: "member", Collection: "expenses", Actions: []httptrigger.GrantAction{httptrigger.GrantCreate}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,11 @@
 //     "executions:*" and "workflowManualTasks:listMine|submit", with bodies
 //     shaped like the reference ({"data": ...}, {"errors": [{"message": ...}]}).
 //
+// Authorization on records is by [Grant]: admin roles may do everything,
+// other roles what APIOptions.Grants allow them (create, view, update; all
+// records or their own); without grants only admin roles reach records.
+// Hidden fields never appear in the API's responses.
+//
 // Authentication belongs to the host: an [Authenticator] maps the request
 // (usually its "Authorization: Bearer" header or "token" parameter) to a
 // [Principal], a user and the roles they may act under; the X-Role header picks
@@ -36,7 +41,9 @@
 //	a sync workflow pauses (pending job)            500     "Workflow on your action hangs, please
 //	                                                         contact the administrator"
 //	no credentials where required, bad token       401
-//	X-Role not one of the user's roles              403
+//	X-Role not one of the user's roles; a record    403
+//	  route, append or nested create that no
+//	  Grant allows (API)
 //	malformed body or parameter, unknown field,     400     {"errors": [{"message": ...}]}
 //	  invalid workflow, frozen version
 //	unknown route, collection or record             404

@@ -3,6 +3,7 @@ package httptrigger
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -31,6 +32,11 @@ var (
 	// ErrMethodNotAllowed: the route exists but not for this method. HTTP 405.
 	ErrMethodNotAllowed = errors.New("method not allowed")
 )
+
+// MaxBindingErrors caps the bad triggerWorkflows entries an error response
+// lists one by one; an item after them counts the rest. A request naming
+// 80,000 unknown keys gets a short answer, not megabytes.
+const MaxBindingErrors = 20
 
 // ErrorBody is the reference system's error response: {"errors": [...]}.
 type ErrorBody struct {
@@ -96,7 +102,7 @@ func StatusCode(err error) int {
 // ErrorResponse returns the status code and body for err, shaped as the
 // reference system's: the response messages of a rejecting end node, the
 // reference's fixed message for other sync failures, one item per bad
-// triggerWorkflows entry, and err's text for other client errors. Server
+// triggerWorkflows entry (the first MaxBindingErrors, then a count), and err's text for other client errors. Server
 // errors other than sync outcomes get a generic message: their detail
 // belongs in the log, not in the response.
 func ErrorResponse(err error) (int, ErrorBody) {
@@ -117,12 +123,15 @@ func ErrorResponse(err error) (int, ErrorBody) {
 			body.Errors = append(body.Errors, ErrorItem{Message: MessageFailed})
 		}
 	case errors.As(err, &be):
-		for _, p := range be.Problems {
+		for _, p := range be.Problems[:min(len(be.Problems), MaxBindingErrors)] {
 			b := actiontrigger.Binding{Key: p.Key, Path: p.Path}
 			body.Errors = append(body.Errors, ErrorItem{
 				Message: "triggerWorkflows: " + b.String() + ": " + p.Reason,
 				Key:     p.Key, Path: p.Path, Reason: p.Reason,
 			})
+		}
+		if more := len(be.Problems) - MaxBindingErrors; more > 0 {
+			body.Errors = append(body.Errors, ErrorItem{Message: fmt.Sprintf("triggerWorkflows: %d more bad entries not listed (%d in all)", more, len(be.Problems))})
 		}
 		if len(be.Problems) == 0 {
 			body.Errors = append(body.Errors, ErrorItem{Message: be.Error()})

@@ -37,6 +37,14 @@ var testTokens = httptrigger.Tokens{
 	"tok-b":    {User: actiontrigger.User{ID: 3, Fields: map[string]any{"id": 3, "nickname": "b"}}, Roles: []string{"member", "manager"}},
 }
 
+// testGrants let the test roles member and manager create, view and update
+// every collection's records, as the scenario tests (written before grants)
+// expect; the grant tests set their own.
+var testGrants = []httptrigger.Grant{
+	{Role: "member", Collection: httptrigger.AllCollections, Actions: []httptrigger.GrantAction{httptrigger.GrantCreate, httptrigger.GrantView, httptrigger.GrantUpdate}},
+	{Role: "manager", Collection: httptrigger.AllCollections, Actions: []httptrigger.GrantAction{httptrigger.GrantCreate, httptrigger.GrantView, httptrigger.GrantUpdate}},
+}
+
 // env is one test's engine (started), API at /api/ and host routes wrapped by
 // the Middleware, behind an httptest.Server.
 type env struct {
@@ -85,7 +93,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 			Workers:      4,
 			PollInterval: 50 * time.Millisecond,
 		},
-		apiOpts: httptrigger.APIOptions{Authenticator: testTokens, Logger: quiet},
+		apiOpts: httptrigger.APIOptions{Authenticator: testTokens, Logger: quiet, Grants: testGrants},
 	}
 	for _, o := range opts {
 		o(s)

@@ -39,9 +39,9 @@ func (a *API) records(w http.ResponseWriter, r *http.Request, u *actiontrigger.U
 		case "update":
 			return a.update(w, r, u, coll, rt)
 		case "list":
-			return a.list(w, r, coll, nil)
+			return a.list(w, r, u, coll, nil)
 		default:
-			return a.get(w, r, coll, rt)
+			return a.get(w, r, u, coll, rt)
 		}
 	}
 	// An association resource acts on the target collection, for one source record.
@@ -80,20 +80,25 @@ func (a *API) records(w http.ResponseWriter, r *http.Request, u *actiontrigger.U
 	case "create":
 		return a.create(w, r, u, target, link)
 	case "list":
-		return a.list(w, r, target, link)
+		return a.list(w, r, u, target, link)
 	}
 	return fmt.Errorf("%s:%s: association resources serve create and list: %w", rt.resource, rt.action, ErrNoRoute)
 }
 
 // create writes one record (with link's foreign key set, for an association
-// resource) and runs the action's workflows in the same unit of work.
+// resource) and runs the action's workflows in the same unit of work. It
+// needs a create grant on the collection, and on the target of every
+// association the body creates a record of.
 func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, link storage.Filter) error {
+	scope, err := a.allow(u, coll, GrantCreate)
+	if err != nil {
+		return err
+	}
 	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionCreate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
 	if err := a.eng.CheckBinding(action); err != nil {
 		return err
 	}
-	var values map[string]any
-	ok, err := a.readJSON(w, r, &values)
+	values, ok, err := a.readValues(w, r)
 	if err != nil {
 		return err
 	}
@@ -102,6 +107,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	}
 	for k, v := range link {
 		values[k] = v
+	}
+	if scope == ScopeOwn {
+		if err := stampOwner(values, u); err != nil {
+			return err
+		}
+	}
+	if err := a.checkNested(u, coll, values, 0); err != nil {
+		return err
 	}
 	var rec flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
@@ -115,20 +128,25 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	if serr != nil {
 		return serr
 	}
-	writeJSON(w, http.StatusOK, dataBody{Data: rec, Messages: messages(res)})
+	writeJSON(w, http.StatusOK, dataBody{Data: a.scrub(u, coll, rec, nil), Messages: messages(res)})
 	return nil
 }
 
 // update sets the body's values on the record filterByTk names (404 if
 // none), or on every record the filter matches (possibly none), and runs the
-// action's workflows once per updated record.
+// action's workflows once per updated record. It needs an update grant; under
+// ScopeOwn only the user's own records match.
 func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, rt route) error {
+	scope, err := a.allow(u, coll, GrantUpdate)
+	if err != nil {
+		return err
+	}
 	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionUpdate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
 	if err := a.eng.CheckBinding(action); err != nil {
 		return err
 	}
 	tk := tkParam(r, rt)
-	raw, err := filterParam(r)
+	raw, err := recordFilterParam(r)
 	if err != nil {
 		return err
 	}
@@ -147,11 +165,17 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		if filter, err = recordFilter(raw); err != nil {
 			return err
 		}
+		if err := a.checkFields(u, coll, "filter", filterFields(filter)); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("update needs filterByTk or filter: %w", ErrBadRequest)
 	}
-	var values map[string]any
-	ok, err := a.readJSON(w, r, &values)
+	matchable := true
+	if scope == ScopeOwn {
+		filter, matchable = ownerFilter(filter, u)
+	}
+	values, ok, err := a.readValues(w, r)
 	if err != nil {
 		return err
 	}
@@ -162,6 +186,19 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		if _, ok := values[k]; ok {
 			return fmt.Errorf("update: the primary key field %q cannot change: %w", k, ErrBadRequest)
 		}
+	}
+	if v, ok := values[OwnerField]; ok && scope == ScopeOwn && !isUser(v, u) {
+		return fmt.Errorf("role %q may only update its own records: %s cannot become %v: %w", u.Role, OwnerField, v, ErrRoleNotAllowed)
+	}
+	if err := a.checkNested(u, coll, values, 0); err != nil {
+		return err
+	}
+	if !matchable {
+		if tk != "" {
+			return fmt.Errorf("%s record %s: %w", coll.FullName(), tk, flow.ErrNotFound)
+		}
+		writeJSON(w, http.StatusOK, dataBody{Data: []flow.Record{}})
+		return nil
 	}
 	var recs []flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
@@ -178,11 +215,13 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	if serr != nil {
 		return serr
 	}
-	var data any = recs
+	out := make([]flow.Record, len(recs))
+	for i, rec := range recs {
+		out[i] = a.scrub(u, coll, rec, nil)
+	}
+	var data any = out
 	if tk != "" {
-		data = recs[0]
-	} else if recs == nil {
-		data = []flow.Record{}
+		data = out[0]
 	}
 	writeJSON(w, http.StatusOK, dataBody{Data: data, Messages: messages(res)})
 	return nil
@@ -238,12 +277,29 @@ func messages(res *actiontrigger.Result) any {
 }
 
 // list serves "<collection>:list" with filter, appends, page and pageSize.
-func (a *API) list(w http.ResponseWriter, r *http.Request, coll *flow.Collection, link storage.Filter) error {
-	raw, err := filterParam(r)
+// It needs a view grant on the collection and on every appended one; under
+// ScopeOwn only the user's own records are listed (or appended).
+func (a *API) list(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, link storage.Filter) error {
+	scope, err := a.allow(u, coll, GrantView)
+	if err != nil {
+		return err
+	}
+	raw, err := recordFilterParam(r)
 	if err != nil {
 		return err
 	}
 	filter, err := recordFilter(raw)
+	if err != nil {
+		return err
+	}
+	if err := a.checkFields(u, coll, "filter", filterFields(filter)); err != nil {
+		return err
+	}
+	if err := a.checkFields(u, coll, "sort", sortFields(r)); err != nil {
+		return err
+	}
+	appends := listParam(r, "appends")
+	own, err := a.appendScopes(u, coll, appends)
 	if err != nil {
 		return err
 	}
@@ -257,17 +313,37 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, coll *flow.Collection
 	if err != nil {
 		return err
 	}
-	recs, err := a.eng.Store().ListRecords(r.Context(), coll.FullName(), filter, listParam(r, "appends"))
-	if err != nil {
-		return err
+	var recs []flow.Record
+	matchable := true
+	if scope == ScopeOwn {
+		filter, matchable = ownerFilter(filter, u)
+	}
+	if matchable {
+		if recs, err = a.eng.Store().ListRecords(r.Context(), coll.FullName(), filter, appends); err != nil {
+			return err
+		}
 	}
 	out, meta := pageOf(recs, pg, size)
+	for i, rec := range out {
+		out[i] = a.scrub(u, coll, rec, own)
+	}
 	writeJSON(w, http.StatusOK, dataBody{Data: out, Meta: meta})
 	return nil
 }
 
-// get serves "<collection>:get?filterByTk=" with appends.
-func (a *API) get(w http.ResponseWriter, r *http.Request, coll *flow.Collection, rt route) error {
+// get serves "<collection>:get?filterByTk=" with appends. It needs a view
+// grant on the collection and on every appended one; under ScopeOwn another
+// user's record is not found.
+func (a *API) get(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, rt route) error {
+	scope, err := a.allow(u, coll, GrantView)
+	if err != nil {
+		return err
+	}
+	appends := listParam(r, "appends")
+	own, err := a.appendScopes(u, coll, appends)
+	if err != nil {
+		return err
+	}
 	tk := tkParam(r, rt)
 	if tk == "" {
 		return fmt.Errorf("get needs filterByTk: %w", ErrBadRequest)
@@ -276,11 +352,14 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, coll *flow.Collection,
 	if err != nil {
 		return err
 	}
-	rec, err := a.eng.Store().GetRecord(r.Context(), coll.FullName(), key, listParam(r, "appends"))
+	rec, err := a.eng.Store().GetRecord(r.Context(), coll.FullName(), key, appends)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, dataBody{Data: rec})
+	if scope == ScopeOwn && !isUser(rec[OwnerField], u) {
+		return fmt.Errorf("%s record %s: %w", coll.FullName(), tk, flow.ErrNotFound)
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: a.scrub(u, coll, rec, own)})
 	return nil
 }
 
@@ -316,9 +395,29 @@ func parseKey(coll *flow.Collection, s string) (flow.Record, error) {
 	return flow.Record{keys[0]: s}, nil
 }
 
+// recordFilterParam decodes the "filter" parameter of a record route (nil if
+// absent): numbers exactly, no NUL character in text (exactValues).
+func recordFilterParam(r *http.Request) (map[string]any, error) {
+	s := r.URL.Query().Get("filter")
+	if s == "" {
+		return nil, nil
+	}
+	var f map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&f); err != nil || f == nil || dec.More() {
+		return nil, fmt.Errorf("filter %q: want a JSON object: %w", s, ErrBadRequest)
+	}
+	if err := exactValues(f, ""); err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
+	return f, nil
+}
+
 // recordFilter turns the reference's filter object into a storage.Filter. It
 // takes field: value (equal), field: [values] (one of), and the operators
-// $eq and $in; anything else is ErrBadRequest.
+// $eq and $in; anything else is ErrBadRequest, and so are lists of more than
+// MaxFilterValues values in all.
 func recordFilter(raw map[string]any) (storage.Filter, error) {
 	if raw == nil {
 		return nil, nil
@@ -329,6 +428,7 @@ func recordFilter(raw map[string]any) (storage.Filter, error) {
 		fields = append(fields, k)
 	}
 	sort.Strings(fields)
+	listed := 0
 	for _, k := range fields {
 		if strings.HasPrefix(k, "$") {
 			return nil, fmt.Errorf("filter: operator %q is not supported (use field: value, field: [values], $eq, $in): %w", k, ErrBadRequest)
@@ -348,6 +448,31 @@ func recordFilter(raw map[string]any) (storage.Filter, error) {
 		default:
 			out[k] = v
 		}
+		if list, ok := out[k].([]any); ok {
+			if listed += len(list); listed > MaxFilterValues {
+				return nil, fmt.Errorf("filter: more than %d values in its lists (field: [values] and $in) in all: %w", MaxFilterValues, ErrBadRequest)
+			}
+		}
 	}
 	return out, nil
+}
+
+// filterFields lists the fields a record filter tests.
+func filterFields(f storage.Filter) []string {
+	out := make([]string, 0, len(f))
+	for k := range f {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sortFields lists the fields of the "sort" parameter ("-createdAt" sorts
+// on createdAt).
+func sortFields(r *http.Request) []string {
+	var out []string
+	for _, s := range listParam(r, "sort") {
+		out = append(out, strings.TrimPrefix(s, "-"))
+	}
+	return out
 }

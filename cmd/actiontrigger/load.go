@@ -241,6 +241,7 @@ func startLoadServer(ctx context.Context, db, key string) (*loadServer, error) {
 	const token = "load-token"
 	api, err := httptrigger.NewAPI(eng, httptrigger.APIOptions{
 		Authenticator: httptrigger.Tokens{token: {User: actiontrigger.User{ID: 1}, Roles: []string{"member"}}},
+		Grants:        []httptrigger.Grant{{Role: "member", Collection: "expenses", Actions: []httptrigger.GrantAction{httptrigger.GrantCreate}}},
 		Logger:        logger,
 	})
 	if err != nil {

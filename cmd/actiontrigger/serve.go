@@ -31,11 +31,15 @@ import (
 //	users.json        [{"token", "roles", "record"}, ...]         required
 //	workflows.json    [flow.Workflow, ...], and/or workflows/*.json (one each)
 //	env.json          {"name": value, ...}, exposed as $env        optional
+//	grants.json       [httptrigger.Grant, ...]                     optional
+//
+// Without grants.json only admin roles reach records.
 type serveConfig struct {
 	Collections []flow.Collection
 	Users       []serveUser
 	Workflows   []flow.Workflow
 	Env         map[string]any
+	Grants      []httptrigger.Grant
 }
 
 // serveUser is one entry of users.json.
@@ -57,6 +61,10 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	dir := fs.String("config", "", "folder with collections.json, users.json, workflows.json or workflows/*.json, env.json (default: the built-in expense-claim example)")
 	level := fs.String("log-level", "info", "request and engine log level: debug, info, warn, error")
 	workers := fs.Int("workers", 0, "async workers (default: the engine's, actiontrigger.DefaultWorkers)")
+	readTimeout := fs.Duration("read-timeout", 30*time.Second, "longest time to read a request, body included")
+	writeTimeout := fs.Duration("write-timeout", 60*time.Second, "longest time from the end of the request headers to the end of the response")
+	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long a connection may wait for its next request (or, new, its first one)")
+	maxConns := fs.Int("max-conns", 1000, "connections served at once; more wait in the listen backlog (keep under the file descriptor limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +75,15 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
 	}
-	logger := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: lv}))
+	for name, d := range map[string]time.Duration{"--read-timeout": *readTimeout, "--write-timeout": *writeTimeout, "--idle-timeout": *idleTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("%s %v: want a positive duration", name, d)
+		}
+	}
+	if *maxConns < 1 {
+		return fmt.Errorf("--max-conns %d: want at least 1", *maxConns)
+	}
+	logger := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: lv, ReplaceAttr: redactAttr}))
 
 	var cfg *serveConfig
 	var err error
@@ -111,9 +127,17 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if err := eng.Start(ctx); err != nil {
 		return err
 	}
-	api, err := httptrigger.NewAPI(eng, httptrigger.APIOptions{Authenticator: tokens, Logger: logger})
+	api, err := httptrigger.NewAPI(eng, httptrigger.APIOptions{Authenticator: tokens, Logger: logger, Grants: cfg.Grants})
+	if errors.Is(err, httptrigger.ErrInvalidGrant) {
+		_ = eng.Stop(context.WithoutCancel(ctx))
+		return fmt.Errorf("grants.json: %w", err)
+	}
 	if err != nil {
+		_ = eng.Stop(context.WithoutCancel(ctx))
 		return err
+	}
+	if len(cfg.Grants) == 0 {
+		logger.Warn("no grants: only admin roles may read or write records (add grants.json to the config folder)")
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
@@ -122,14 +146,22 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	srv := &http.Server{
-		Handler:           logRequests(logger, mux),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: logRequests(logger, mux),
+		// A new connection that sends nothing is closed after the read
+		// header timeout, an idle keep-alive one after the idle timeout:
+		// neither holds one of the max-conns slots for longer.
+		ReadHeaderTimeout: min(10*time.Second, *readTimeout, *idleTimeout),
+		ReadTimeout:       *readTimeout,
+		WriteTimeout:      *writeTimeout,
+		IdleTimeout:       *idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", *addr)
+	tcp, err := net.Listen("tcp", *addr)
 	if err != nil {
+		_ = eng.Stop(context.WithoutCancel(ctx))
 		return err
 	}
+	ln := limitListener(tcp, *maxConns)
 	base := "http://" + displayAddr(ln.Addr())
 	fmt.Fprintf(out, "listening on %s (%s)\n", base, storeName)
 	for i, u := range cfg.Users {
@@ -178,7 +210,8 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// logRequests logs every request with log/slog.
+// logRequests logs every request with log/slog, its query's credentials
+// redacted (redactQuery).
 func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -186,7 +219,7 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.String("query", r.URL.RawQuery), slog.Int("status", sw.code),
+			slog.String("query", redactQuery(r.URL.RawQuery)), slog.Int("status", sw.code),
 			slog.Duration("took", time.Since(start)))
 	})
 }
@@ -367,6 +400,9 @@ func loadServeConfig(dir string) (*serveConfig, error) {
 	if err := read("workflows.json", &c.Workflows, false); err != nil {
 		return nil, err
 	}
+	if err := read("grants.json", &c.Grants, false); err != nil {
+		return nil, err
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "workflows", "*.json"))
 	if err != nil {
 		return nil, err
@@ -417,6 +453,23 @@ func exampleConfig() *serveConfig {
 		},
 		Workflows: wfs,
 		Env:       map[string]any{"manager": int64(2)},
+		Grants:    exampleGrants(),
+	}
+}
+
+// exampleGrants are what the example's printed curl calls need: members file
+// claims (with a new category nested in the claim) and read them back;
+// managers also update claims and read what the workflows wrote. admin, an
+// admin role, needs no grant.
+func exampleGrants() []httptrigger.Grant {
+	const c, v, u = httptrigger.GrantCreate, httptrigger.GrantView, httptrigger.GrantUpdate
+	acts := func(a ...httptrigger.GrantAction) []httptrigger.GrantAction { return a }
+	return []httptrigger.Grant{
+		{Role: "member", Collection: "expenses", Actions: acts(c, v)},
+		{Role: "member", Collection: "categories", Actions: acts(c, v)},
+		{Role: "manager", Collection: "expenses", Actions: acts(c, v, u)},
+		{Role: "manager", Collection: "categories", Actions: acts(c, v)},
+		{Role: "manager", Collection: httptrigger.AllCollections, Actions: acts(v)},
 	}
 }
 

@@ -58,6 +58,10 @@ func TestServeProductDocumentCurl(t *testing.T) {
 	  {"roles": ["author"], "record": {"id": 2, "nickname": "ana", "password": "secret"}},
 	  {"token": "root-token", "roles": ["root"], "record": {"id": 1, "nickname": "root"}}
 	]`)
+	write("grants.json", `[
+	  {"role": "author", "collection": "posts", "actions": ["create", "view"]},
+	  {"role": "author", "collection": "categories", "actions": ["create"]}
+	]`)
 	write("workflows/post.json", `{"key": "post-published", "title": "A post was published", "enabled": true,
 	  "config": {"collection": "posts"}}`)
 	write("workflows.json", `[{"key": "category-check", "title": "Check the post's category", "sync": true, "enabled": true,
@@ -323,6 +327,20 @@ func TestServeConfigErrors(t *testing.T) {
 			"users.json":       `[{"roles": ["a"], "record": {"id": 1}}]`,
 			"workflows.json":   `[{"key": "w", "config": {"collection": "nope"}}]`,
 		}, `workflow "w"`},
+		{"unknown grant collection", map[string]string{
+			"collections.json": `[{"name": "posts", "fields": [{"name": "title", "type": "string"}]}]`,
+			"users.json":       `[{"roles": ["a"], "record": {"id": 1}}]`,
+			"grants.json":      `[{"role": "a", "collection": "nope", "actions": ["view"]}]`,
+		}, "grants.json"},
+		{"own without createdById", map[string]string{
+			"collections.json": `[{"name": "posts", "fields": [{"name": "title", "type": "string"}]}]`,
+			"users.json":       `[{"roles": ["a"], "record": {"id": 1}}]`,
+			"grants.json":      `[{"role": "a", "collection": "posts", "actions": ["view"], "scope": "own"}]`,
+		}, "createdById"},
+		{"unknown grant member", map[string]string{
+			"collections.json": `[]`, "users.json": `[{"roles": ["a"], "record": {"id": 1}}]`,
+			"grants.json": `[{"role": "a", "colection": "posts"}]`,
+		}, `unknown field "colection"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
