@@ -237,3 +237,37 @@ func TestMigrateKeepsCounts(t *testing.T) {
 	requireCounts("cur", 6, 8)
 	requireCounts("old", 2, 8)
 }
+
+// Processes starting together on a new file all come up: each opens its own
+// pool, migrates and declares the same collections at once.
+func TestConcurrentStartOnFreshDatabase(t *testing.T) {
+	for round := range 3 {
+		path := filepath.Join(t.TempDir(), "fresh"+strconv.Itoa(round)+".db")
+		const n = 6
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := sqlite.Open(t.Context(), path)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer s.Close()
+				errs[i] = s.DeclareCollections(t.Context(), storagetest.Collections())
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "round %d, process %d", round, i)
+		}
+		s, err := sqlite.Open(t.Context(), path)
+		require.NoError(t, err)
+		require.NoError(t, s.DeclareCollections(t.Context(), storagetest.Collections()))
+		_, err = s.CreateRecord(t.Context(), "posts", flow.Record{"title": "up"})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	}
+}
