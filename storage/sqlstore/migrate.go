@@ -74,12 +74,18 @@ func (s *Store) LatestSchemaVersion() int {
 // in the table actiontrigger_schema_migrations. It is safe to run again and
 // from several processes at once: PostgreSQL serialises it with an advisory
 // lock, SQLite with BEGIN IMMEDIATE. A database migrated by newer code fails
-// with ErrSchemaTooNew.
+// with ErrSchemaTooNew. On a SQLite database the host opened, Migrate first
+// runs CheckSettings (ErrSQLiteSettings).
 func (s *Store) Migrate(ctx context.Context) error {
 	st := s.st
 	ms, err := st.migrations()
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	if st.d == SQLite && !st.opts.ownDB {
+		if err := s.CheckSettings(ctx); err != nil {
+			return err
+		}
 	}
 	if st.d == SQLite {
 		st.lockWrite()

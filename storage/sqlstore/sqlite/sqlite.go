@@ -96,3 +96,21 @@ func ping(ctx context.Context, db *sql.DB) error {
 		}
 	}
 }
+
+// OpenDB is Open for a SQLite *sql.DB the host opened and keeps owning (Close
+// leaves it open): it checks the settings concurrent writers need and
+// migrates it. Open the database with DSN(path), which sets them: WAL, a busy
+// timeout, and BEGIN IMMEDIATE transactions. A database without them fails
+// with sqlstore.ErrSQLiteSettings naming what is missing (WAL is switched on
+// when it can be; the busy timeout and the transaction mode are per
+// connection, so only the DSN can set them).
+func OpenDB(ctx context.Context, db *sql.DB) (*sqlstore.Store, error) {
+	s, err := sqlstore.New(db, sqlstore.SQLite)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return s, nil
+}
