@@ -271,3 +271,23 @@ func TestConcurrentStartOnFreshDatabase(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 }
+
+// With sqlstore.WithoutMigrate, opening a store checks the schema instead of
+// migrating: an unmigrated database is refused with ErrSchemaOutdated, one
+// migrated separately opens.
+func TestOpenWithoutMigrate(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "separate.db")
+	_, err := sqlite.Open(ctx, path, sqlstore.WithoutMigrate())
+	require.ErrorIs(t, err, sqlstore.ErrSchemaOutdated)
+	s, err := sqlite.Open(ctx, path) // the migration step
+	require.NoError(t, err)
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, s.LatestSchemaVersion(), v)
+	require.NoError(t, s.Close())
+	s, err = sqlite.Open(ctx, path, sqlstore.WithoutMigrate())
+	require.NoError(t, err)
+	require.NoError(t, s.DeclareCollections(ctx, storagetest.Collections()))
+	require.NoError(t, s.Close())
+}
