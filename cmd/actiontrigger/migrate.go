@@ -19,14 +19,25 @@ func migrate(ctx context.Context, args []string, out io.Writer) error {
 	if *db == "" || *db == "memory" {
 		return errors.New("migrate needs --db with a SQLite file or a postgres:// DSN")
 	}
-	// Opening a SQL store applies the migrations (idempotent, safe from two
-	// processes at once).
+	// Opening a SQL store applies the migrations (idempotent, and safe from
+	// several processes at once: they run under a lock). Processes opened
+	// with sqlstore.WithoutMigrate then only check the schema version.
 	st, name, err := openStore(ctx, *db)
 	if err != nil {
 		return err
 	}
 	if c, ok := st.(io.Closer); ok {
 		defer c.Close()
+	}
+	if v, ok := st.(interface {
+		SchemaVersion(context.Context) (int, error)
+	}); ok {
+		n, err := v.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "migrated %s to schema version %d\n", name, n)
+		return nil
 	}
 	fmt.Fprintf(out, "migrated %s\n", name)
 	return nil

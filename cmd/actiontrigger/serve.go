@@ -104,25 +104,9 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if c, ok := store.(io.Closer); ok {
 		defer c.Close()
 	}
-	if err := store.DeclareCollections(ctx, cfg.Collections); err != nil {
-		return err
-	}
-	if err := cfg.createUsers(ctx, store); err != nil {
-		return err
-	}
-	eng, err := actiontrigger.New(ctx, actiontrigger.Config{
-		Store: store, Collections: cfg.Collections, Env: cfg.Env, Logger: logger, Workers: *workers,
-	})
+	eng, saved, err := startUp(ctx, cfg, actiontrigger.Config{Store: store, Env: cfg.Env, Logger: logger, Workers: *workers})
 	if err != nil {
 		return err
-	}
-	var saved []*flow.Workflow
-	for _, wf := range cfg.Workflows {
-		s, err := syncWorkflow(ctx, eng, wf)
-		if err != nil {
-			return fmt.Errorf("workflow %q: %w", wf.Key, err)
-		}
-		saved = append(saved, s)
 	}
 	if err := eng.Start(ctx); err != nil {
 		return err

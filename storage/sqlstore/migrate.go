@@ -74,12 +74,18 @@ func (s *Store) LatestSchemaVersion() int {
 // in the table actiontrigger_schema_migrations. It is safe to run again and
 // from several processes at once: PostgreSQL serialises it with an advisory
 // lock, SQLite with BEGIN IMMEDIATE. A database migrated by newer code fails
-// with ErrSchemaTooNew.
+// with ErrSchemaTooNew. On a SQLite database the host opened, Migrate first
+// runs CheckSettings (ErrSQLiteSettings).
 func (s *Store) Migrate(ctx context.Context) error {
 	st := s.st
 	ms, err := st.migrations()
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	if st.d == SQLite && !st.opts.ownDB {
+		if err := s.CheckSettings(ctx); err != nil {
+			return err
+		}
 	}
 	if st.d == SQLite {
 		st.lockWrite()
@@ -135,6 +141,58 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	done = true
 	return nil
+}
+
+// ErrSchemaOutdated is returned by Prepare for a store created WithoutMigrate
+// when the database lacks migrations this code needs: run Migrate (or
+// `actiontrigger migrate`) first.
+var ErrSchemaOutdated = errors.New("sqlstore: the database schema is older than this code: run the migrations")
+
+// Prepare readies the store's database: it runs Migrate, or, for a store
+// created WithoutMigrate, checks that the database is at
+// LatestSchemaVersion (ErrSchemaOutdated, ErrSchemaTooNew) and, on a SQLite
+// database the host opened, runs CheckSettings. The driver subpackages' Open
+// and OpenDB call it.
+func (s *Store) Prepare(ctx context.Context) error {
+	st := s.st
+	if !st.opts.noMigrate {
+		return s.Migrate(ctx)
+	}
+	if st.d == SQLite && !st.opts.ownDB {
+		if err := s.CheckSettings(ctx); err != nil {
+			return err
+		}
+	}
+	current, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	latest := s.LatestSchemaVersion()
+	switch {
+	case current < latest:
+		return fmt.Errorf("%w: database at version %d, code needs %d", ErrSchemaOutdated, current, latest)
+	case current > latest:
+		return fmt.Errorf("%w: database at version %d, code knows up to %d", ErrSchemaTooNew, current, latest)
+	}
+	return nil
+}
+
+// SchemaVersion returns the version the database is migrated to (0: never).
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var version int
+	err := s.read(ctx, func(q querier) error {
+		cols, err := s.tableColumns(ctx, q, migrationsTable)
+		if err != nil || cols == nil {
+			return err
+		}
+		var v sql.NullInt64
+		if err := q.QueryRowContext(ctx, "SELECT MAX(version) FROM "+migrationsTable).Scan(&v); err != nil {
+			return s.st.mapErr(err, "read schema version")
+		}
+		version = int(v.Int64)
+		return nil
+	})
+	return version, err
 }
 
 // splitStatements splits a migration at semicolons that end a line.

@@ -2,11 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 )
@@ -70,14 +73,28 @@ func quote(ident string) string { return `"` + ident + `"` }
 
 func (c *collection) col(field string) string { return quote(c.colName[field]) }
 
+// ErrSchemaMismatch is returned by DeclareCollections when a table the store
+// did not create (the host's) lacks columns the declared collections need. The
+// error lists every missing column; the store never alters such a table.
+var ErrSchemaMismatch = errors.New("sqlstore: a host table lacks columns a collection needs")
+
+// ownedTable is the store's metadata table of the record tables it created.
+const ownedTable = "actiontrigger_owned_tables"
+
 // DeclareCollections adds the collections to the schema, replacing those with
 // the same full name. Each collection lives in a table named Collection.Table
-// or its name (prefixed with "<dataSource>__" outside the main data source),
-// created when missing. A collection that names a Table or a Field.Column maps
-// onto a host table: every column it needs must exist (a missing one is an
-// error naming the table and the column), and the table is never altered.
-// Other existing tables get the columns a new declaration adds. Declaring the
-// same collections again changes nothing.
+// or its name (prefixed with "<dataSource>__" outside the main data source).
+//
+// A table that does not exist is created and recorded as the store's own (in
+// actiontrigger_owned_tables); a later declaration may add columns to it. A
+// table that exists and the store did not create is the host's: it is never
+// altered, and every column the collections need must exist, or
+// DeclareCollections fails with ErrSchemaMismatch listing every missing one.
+// Declaring the same collections again changes nothing.
+//
+// Schema changes run under a lock (PostgreSQL: an advisory transaction lock;
+// SQLite: the write transaction), so that processes declaring the same
+// collections at once on one database all succeed. Migrate must have run.
 func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -113,10 +130,20 @@ func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) er
 	}
 	sort.Strings(names)
 	err = s.write(ctx, true, func(q querier) error {
+		if err := st.schemaLock(ctx, q); err != nil {
+			return err
+		}
+		var missing []string
 		for _, name := range names {
-			if err := s.ensureTable(ctx, q, sc.colls[name]); err != nil {
+			m, err := s.ensureTable(ctx, q, sc.colls[name])
+			if err != nil {
 				return err
 			}
+			missing = append(missing, m...)
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w (it never alters a table it did not create: add the columns, or map the fields onto existing ones with Field.Column): %s",
+				ErrSchemaMismatch, strings.Join(missing, "; "))
 		}
 		return nil
 	})
@@ -125,6 +152,70 @@ func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) er
 	}
 	st.sch.Store(sc)
 	return nil
+}
+
+// schemaLock serialises schema changes of processes sharing the database, in
+// the transaction of q. On PostgreSQL it takes the advisory lock Migrate takes
+// (released when the transaction ends): CREATE TABLE IF NOT EXISTS alone races
+// on the catalog ("duplicate key value violates unique constraint
+// pg_type_typname_nsp_index"). On SQLite the write transaction is the lock.
+func (st *state) schemaLock(ctx context.Context, q querier) error {
+	if st.d != PostgreSQL {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(advisoryLockKey)+")"); err != nil {
+		return st.mapErr(err, "schema lock")
+	}
+	return nil
+}
+
+// AdoptTables records existing tables as created by the store, so that
+// DeclareCollections may add the columns a declaration needs to them. It is
+// meant for record tables an earlier version of this package created (before
+// it recorded the tables it creates): the store treats those as the host's
+// and never alters them until adopted. A table that does not exist is an
+// error wrapping flow.ErrNotFound.
+func (s *Store) AdoptTables(ctx context.Context, tables ...string) error {
+	for _, t := range tables {
+		if !identRE.MatchString(t) {
+			return fmt.Errorf("sqlstore: AdoptTables: %q is not a valid SQL identifier (letters, digits, underscore)", t)
+		}
+	}
+	return s.write(ctx, true, func(q querier) error {
+		if err := s.st.schemaLock(ctx, q); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			cols, err := s.tableColumns(ctx, q, t)
+			if err != nil {
+				return err
+			}
+			if cols == nil {
+				return fmt.Errorf("sqlstore: AdoptTables: table %q: %w", t, flow.ErrNotFound)
+			}
+			if err := s.recordOwned(ctx, q, t, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// recordOwned records table as created by the store.
+func (s *Store) recordOwned(ctx context.Context, q querier, table, collection string) error {
+	_, err := q.ExecContext(ctx, s.st.q("INSERT INTO "+ownedTable+" (table_name, collection, created_at) VALUES (?, ?, ?) ON CONFLICT (table_name) DO NOTHING"),
+		table, collection, time.Now().UnixMicro())
+	return s.st.mapErr(err, "record table "+table+" in "+ownedTable)
+}
+
+// owns reports whether the store created table.
+func (s *Store) owns(ctx context.Context, q querier, table string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, s.st.q("SELECT COUNT(*) FROM "+ownedTable+" WHERE table_name = ?"), table).Scan(&n)
+	if err != nil {
+		return false, s.st.mapErr(err, "read "+ownedTable+" (has Migrate run?)")
+	}
+	return n > 0, nil
 }
 
 // tableColumns returns the columns of an existing table (nil: no table).
@@ -152,28 +243,42 @@ func (s *Store) tableColumns(ctx context.Context, q querier, table string) (map[
 	return cols, s.st.mapErr(rows.Err(), "inspect table "+table)
 }
 
-// ensureTable creates the table of c, or checks that the existing one has
-// every column c needs.
-func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) error {
+// ensureTable creates the table of c (recording it as the store's), adds the
+// columns c needs to a table the store created, or returns the columns a host
+// table lacks (one description each).
+func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) ([]string, error) {
 	have, err := s.tableColumns(ctx, q, c.table)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if have != nil {
+		var lacking []string
 		for _, f := range c.fields {
-			if have[c.colName[f]] {
-				continue
-			}
-			if c.mapped() {
-				return fmt.Errorf("sqlstore: DeclareCollections: collection %q: table %q has no column %q (field %q)",
-					c.name, c.table, c.colName[f], f)
-			}
-			// A table of the store's own that a later declaration extends.
-			if _, err := q.ExecContext(ctx, "ALTER TABLE "+quote(c.table)+" ADD COLUMN "+c.col(f)+" "+s.sqlType(c.columns[f])); err != nil {
-				return s.st.mapErr(err, "add column "+c.colName[f]+" to "+c.table)
+			if !have[c.colName[f]] {
+				lacking = append(lacking, f)
 			}
 		}
-		return nil
+		if len(lacking) == 0 {
+			return nil, nil
+		}
+		owned, err := s.owns(ctx, q, c.table)
+		if err != nil {
+			return nil, err
+		}
+		if !owned {
+			out := make([]string, len(lacking))
+			for i, f := range lacking {
+				out[i] = fmt.Sprintf("table %q (collection %q) has no column %q (field %q)", c.table, c.name, c.colName[f], f)
+			}
+			return out, nil
+		}
+		// A table of the store's own that a later declaration extends.
+		for _, f := range lacking {
+			if _, err := q.ExecContext(ctx, "ALTER TABLE "+quote(c.table)+" ADD COLUMN "+c.col(f)+" "+s.sqlType(c.columns[f])); err != nil {
+				return nil, s.st.mapErr(err, "add column "+c.colName[f]+" to "+c.table)
+			}
+		}
+		return nil, nil
 	}
 	var defs []string
 	single := c.autoID && len(c.keys) == 1 && c.keys[0] == "id"
@@ -192,30 +297,19 @@ func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) error
 	if !single {
 		defs = append(defs, "PRIMARY KEY ("+c.orderBy+")")
 	}
-	if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+quote(c.table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
-		return s.st.mapErr(err, "create table "+c.table)
+	if _, err := q.ExecContext(ctx, "CREATE TABLE "+quote(c.table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
+		return nil, s.st.mapErr(err, "create table "+c.table)
+	}
+	if err := s.recordOwned(ctx, q, c.table, c.name); err != nil {
+		return nil, err
 	}
 	for _, f := range c.inferred {
 		idx := c.table + "_" + c.colName[f] + "_idx"
 		if _, err := q.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS "+quote(idx)+" ON "+quote(c.table)+" ("+c.col(f)+")"); err != nil {
-			return s.st.mapErr(err, "create index "+idx)
+			return nil, s.st.mapErr(err, "create index "+idx)
 		}
 	}
-	return nil
-}
-
-// mapped reports whether the collection maps onto a host table (it names a
-// Table or a Column): such a table is never altered.
-func (c *collection) mapped() bool {
-	if c.def.Table != "" {
-		return true
-	}
-	for _, f := range c.def.Fields {
-		if f.Column != "" {
-			return true
-		}
-	}
-	return false
+	return nil, nil
 }
 
 func (s *Store) sqlType(t flow.FieldType) string {

@@ -74,12 +74,20 @@ func (d Dialect) String() string {
 type Option func(*options)
 
 type options struct {
-	ownDB bool
+	ownDB     bool
+	noMigrate bool
 }
 
 // WithOwnedDB makes Close close the *sql.DB. The driver subpackages use it for
 // the databases they open; a host that passes its own DB leaves it out.
 func WithOwnedDB() Option { return func(o *options) { o.ownDB = true } }
+
+// WithoutMigrate makes Prepare (which the driver subpackages' Open and OpenDB
+// call) check that the database is migrated instead of migrating it, for
+// deployments that run migrations as a separate step (Store.Migrate, or
+// `actiontrigger migrate --db ...`) before starting the processes. By
+// default, opening a store migrates at start, under the migration lock.
+func WithoutMigrate() Option { return func(o *options) { o.noMigrate = true } }
 
 // Store is a storage.Store on a SQL database. Create it with New (and call
 // Migrate) or with a driver subpackage's Open. All methods may be called

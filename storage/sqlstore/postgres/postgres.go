@@ -19,8 +19,10 @@ const MaxOpenConns = 16
 // Open connects to the PostgreSQL database dsn names (a URL such as
 // "postgres://user@host:5432/db?sslmode=disable", or key=value pairs; a
 // search_path parameter selects the schema), checks that it answers and
-// migrates it. The store owns the pool: Close closes it.
-func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
+// migrates it (under the migration lock; with sqlstore.WithoutMigrate it checks
+// that it is migrated instead, see sqlstore.Store.Prepare). The store owns the
+// pool: Close closes it.
+func Open(ctx context.Context, dsn string, opts ...sqlstore.Option) (*sqlstore.Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: invalid DSN: %w", err)
@@ -33,12 +35,12 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: cannot reach %s: %w", where, err)
 	}
-	s, err := sqlstore.New(db, sqlstore.PostgreSQL, sqlstore.WithOwnedDB())
+	s, err := sqlstore.New(db, sqlstore.PostgreSQL, append(opts, sqlstore.WithOwnedDB())...)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: migrate %s: %w", where, err)
 	}
@@ -46,13 +48,14 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 }
 
 // OpenDB is Open for a host that configures the pool itself: it wraps db
-// (which the host keeps owning) and migrates it.
-func OpenDB(ctx context.Context, db *sql.DB) (*sqlstore.Store, error) {
-	s, err := sqlstore.New(db, sqlstore.PostgreSQL)
+// (which the host keeps owning) and migrates it (or, with
+// sqlstore.WithoutMigrate, checks that it is migrated).
+func OpenDB(ctx context.Context, db *sql.DB, opts ...sqlstore.Option) (*sqlstore.Store, error) {
+	s, err := sqlstore.New(db, sqlstore.PostgreSQL, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Prepare(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil

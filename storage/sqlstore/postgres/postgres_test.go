@@ -243,3 +243,58 @@ func TestMigrateKeepsCounts(t *testing.T) {
 	requireCounts("cur", 6, 8)
 	requireCounts("old", 2, 8)
 }
+
+// Processes starting together on a fresh database all come up: each opens
+// its own pool, migrates and declares the same collections at once. (Without
+// the schema lock, CREATE TABLE IF NOT EXISTS fails in all but one with
+// "duplicate key value violates unique constraint pg_type_typname_nsp_index".)
+func TestConcurrentStartOnFreshDatabase(t *testing.T) {
+	for round := range 3 {
+		dsn := freshSchema(t)
+		const n = 6
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := postgres.Open(t.Context(), dsn)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer s.Close()
+				errs[i] = s.DeclareCollections(t.Context(), storagetest.Collections())
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "round %d, process %d", round, i)
+		}
+		s, err := postgres.Open(t.Context(), dsn)
+		require.NoError(t, err)
+		require.NoError(t, s.DeclareCollections(t.Context(), storagetest.Collections()))
+		_, err = s.CreateRecord(t.Context(), "posts", flow.Record{"title": "up"})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	}
+}
+
+// With sqlstore.WithoutMigrate, opening a store checks the schema instead of
+// migrating: an unmigrated database is refused with ErrSchemaOutdated, one
+// migrated separately opens.
+func TestOpenWithoutMigrate(t *testing.T) {
+	ctx := t.Context()
+	dsn := freshSchema(t)
+	_, err := postgres.Open(ctx, dsn, sqlstore.WithoutMigrate())
+	require.ErrorIs(t, err, sqlstore.ErrSchemaOutdated)
+	s, err := postgres.Open(ctx, dsn) // the migration step
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	s, err = postgres.Open(ctx, dsn, sqlstore.WithoutMigrate())
+	require.NoError(t, err)
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, s.LatestSchemaVersion(), v)
+	require.NoError(t, s.Close())
+}

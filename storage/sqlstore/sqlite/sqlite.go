@@ -44,10 +44,12 @@ func isMemory(path string) bool {
 }
 
 // Open opens (creating it if needed) the SQLite database at path, which may be
-// a file name, ":memory:" or a "file:" URI, and migrates it. The store owns
+// a file name, ":memory:" or a "file:" URI, and migrates it (under the
+// migration lock; with sqlstore.WithoutMigrate it checks that it is migrated
+// instead, see sqlstore.Store.Prepare). The store owns
 // the database: Close closes it. An in-memory database is held by a single
 // connection, so it lives as long as the store.
-func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+func Open(ctx context.Context, path string, opts ...sqlstore.Option) (*sqlstore.Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("sqlite: Open: empty path")
 	}
@@ -68,12 +70,12 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	s, err := sqlstore.New(db, sqlstore.SQLite, sqlstore.WithOwnedDB())
+	s, err := sqlstore.New(db, sqlstore.SQLite, append(opts, sqlstore.WithOwnedDB())...)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.Prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate %q: %w", path, err)
 	}
@@ -95,4 +97,22 @@ func ping(ctx context.Context, db *sql.DB) error {
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
+}
+
+// OpenDB is Open for a SQLite *sql.DB the host opened and keeps owning (Close
+// leaves it open): it checks the settings concurrent writers need and
+// migrates it. Open the database with DSN(path), which sets them: WAL, a busy
+// timeout, and BEGIN IMMEDIATE transactions. A database without them fails
+// with sqlstore.ErrSQLiteSettings naming what is missing (WAL is switched on
+// when it can be; the busy timeout and the transaction mode are per
+// connection, so only the DSN can set them).
+func OpenDB(ctx context.Context, db *sql.DB, opts ...sqlstore.Option) (*sqlstore.Store, error) {
+	s, err := sqlstore.New(db, sqlstore.SQLite, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Prepare(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return s, nil
 }

@@ -237,3 +237,57 @@ func TestMigrateKeepsCounts(t *testing.T) {
 	requireCounts("cur", 6, 8)
 	requireCounts("old", 2, 8)
 }
+
+// Processes starting together on a new file all come up: each opens its own
+// pool, migrates and declares the same collections at once.
+func TestConcurrentStartOnFreshDatabase(t *testing.T) {
+	for round := range 3 {
+		path := filepath.Join(t.TempDir(), "fresh"+strconv.Itoa(round)+".db")
+		const n = 6
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := sqlite.Open(t.Context(), path)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer s.Close()
+				errs[i] = s.DeclareCollections(t.Context(), storagetest.Collections())
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "round %d, process %d", round, i)
+		}
+		s, err := sqlite.Open(t.Context(), path)
+		require.NoError(t, err)
+		require.NoError(t, s.DeclareCollections(t.Context(), storagetest.Collections()))
+		_, err = s.CreateRecord(t.Context(), "posts", flow.Record{"title": "up"})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	}
+}
+
+// With sqlstore.WithoutMigrate, opening a store checks the schema instead of
+// migrating: an unmigrated database is refused with ErrSchemaOutdated, one
+// migrated separately opens.
+func TestOpenWithoutMigrate(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "separate.db")
+	_, err := sqlite.Open(ctx, path, sqlstore.WithoutMigrate())
+	require.ErrorIs(t, err, sqlstore.ErrSchemaOutdated)
+	s, err := sqlite.Open(ctx, path) // the migration step
+	require.NoError(t, err)
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, s.LatestSchemaVersion(), v)
+	require.NoError(t, s.Close())
+	s, err = sqlite.Open(ctx, path, sqlstore.WithoutMigrate())
+	require.NoError(t, err)
+	require.NoError(t, s.DeclareCollections(ctx, storagetest.Collections()))
+	require.NoError(t, s.Close())
+}
