@@ -37,8 +37,9 @@ type Options struct {
 	// store; when a sync workflow stops the action it commits (the reference
 	// system keeps the record) unless RollbackOnRefusal, also when the
 	// handler called AfterAction itself and answers the refusal. Every write of the
-	// handler must go through the unit of work: on SQLite, a write through
-	// another connection waits for the transaction's write lock.
+	// handler must go through the unit of work: on SQLite and the memory
+	// store the request holds the single writer lock, so a write through
+	// eng.Store() instead waits for it forever.
 	// Without Transaction the handler commits on its own and AfterAction runs
 	// after it: a crash in between loses the action's async events.
 	Transaction bool
