@@ -35,9 +35,11 @@ type Options struct {
 	// queued executions, or neither. The unit of work rolls back when the
 	// handler answers other than 2xx, panics, or AfterAction fails on the
 	// store; when a sync workflow stops the action it commits (the reference
-	// system keeps the record) unless RollbackOnRefusal. Every write of the
-	// handler must go through the unit of work: on SQLite, a write through
-	// another connection waits for the transaction's write lock.
+	// system keeps the record) unless RollbackOnRefusal, also when the
+	// handler called AfterAction itself and answers the refusal. Every write of the
+	// handler must go through the unit of work: on SQLite and the memory
+	// store the request holds the single writer lock, so a write through
+	// eng.Store() instead waits for it forever.
 	// Without Transaction the handler commits on its own and AfterAction runs
 	// after it: a crash in between loses the action's async events.
 	Transaction bool
@@ -115,7 +117,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, collection, n
 		return
 	}
 	if !m.opts.Transaction {
-		buf, res, err := m.run(ctx, r, action, user, next)
+		buf, res, _, err := m.run(ctx, r, action, user, next)
 		if err != nil {
 			writeError(w, r, m.log, err)
 			return
@@ -129,11 +131,19 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, collection, n
 		refusal error
 	)
 	err := m.eng.InTx(ctx, func(ctx context.Context) error {
-		var err error
-		buf, res, err = m.run(ctx, r, action, user, next)
+		var (
+			err        error
+			ownRefusal bool
+		)
+		buf, res, ownRefusal, err = m.run(ctx, r, action, user, next)
 		var se *actiontrigger.SyncError
 		switch {
 		case err == nil && (buf.code < 200 || buf.code > 299):
+			if ownRefusal && !m.opts.RollbackOnRefusal {
+				// The handler answers its own AfterAction's refusal: its
+				// write stays, as when the Middleware triggers.
+				return nil
+			}
 			return errHandlerFailed
 		case errors.As(err, &se) && !m.opts.RollbackOnRefusal:
 			refusal = err // the record stays written, as in the reference
@@ -160,19 +170,25 @@ var errHandlerFailed = errors.New("httptrigger: the handler did not succeed")
 // run serves the request with next and, after a 2xx, runs the action's
 // workflows, unless the handler ran them itself (it called AfterAction with
 // the request's context). buf holds the handler's response; res is nil when
-// nothing ran.
-func (m *Middleware) run(ctx context.Context, r *http.Request, action actiontrigger.Action, user actiontrigger.User, next http.Handler) (*bufferedWriter, *actiontrigger.Result, error) {
+// nothing ran. ownRefusal reports that a sync workflow stopped an AfterAction
+// call the handler made itself.
+func (m *Middleware) run(ctx context.Context, r *http.Request, action actiontrigger.Action, user actiontrigger.User, next http.Handler) (buf *bufferedWriter, res *actiontrigger.Result, ownRefusal bool, err error) {
 	st := &report{}
 	ctx, rec := actiontrigger.WithRecorder(context.WithValue(ctx, reportKey{}, st))
-	buf := &bufferedWriter{header: http.Header{}}
+	buf = &bufferedWriter{header: http.Header{}}
 	next.ServeHTTP(buf, r.WithContext(ctx))
 	if buf.code == 0 {
 		buf.code = http.StatusOK
 	}
-	if buf.code < 200 || buf.code > 299 {
-		return buf, nil, nil
+	own := rec.Triggered(action.Collection, action.Name)
+	for _, c := range own {
+		var se *actiontrigger.SyncError
+		ownRefusal = ownRefusal || errors.As(c.Err, &se)
 	}
-	if own := rec.Triggered(action.Collection, action.Name); len(own) > 0 {
+	if buf.code < 200 || buf.code > 299 {
+		return buf, nil, ownRefusal, nil
+	}
+	if len(own) > 0 {
 		// The handler triggered the workflows itself and answered with
 		// their outcome: report its calls' messages, run nothing again.
 		res := &actiontrigger.Result{}
@@ -181,17 +197,17 @@ func (m *Middleware) run(ctx context.Context, r *http.Request, action actiontrig
 				res.Messages = append(res.Messages, c.Result.Messages...)
 			}
 		}
-		return buf, res, nil
+		return buf, res, ownRefusal, nil
 	}
 	records := st.records
 	if !st.reported {
 		records = recordsFromBody(buf)
 	}
 	if records == nil {
-		return buf, nil, nil
+		return buf, nil, false, nil
 	}
-	res, err := m.eng.AfterAction(ctx, action, records, user)
-	return buf, res, err
+	res, err = m.eng.AfterAction(ctx, action, records, user)
+	return buf, res, false, err
 }
 
 func messagesOf(res *actiontrigger.Result) any {
