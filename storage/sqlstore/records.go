@@ -18,15 +18,15 @@ import (
 const maxNesting = 32
 
 func unknownField(c *collection, field string) error {
-	if c.assocs[field] != nil {
-		return fmt.Errorf("sqlstore: collection %q: association %q is not a column: %w", c.name, field, flow.ErrUnknownField)
+	if c.Assocs[field] != nil {
+		return fmt.Errorf("sqlstore: collection %q: association %q is not a column: %w", c.Name, field, flow.ErrUnknownField)
 	}
-	return fmt.Errorf("sqlstore: collection %q: field %q: %w", c.name, field, flow.ErrUnknownField)
+	return fmt.Errorf("sqlstore: collection %q: field %q: %w", c.Name, field, flow.ErrUnknownField)
 }
 
 func checkFilter(c *collection, f storage.Filter) error {
 	for k := range f {
-		if _, ok := c.columns[k]; !ok {
+		if _, ok := c.Columns[k]; !ok {
 			return unknownField(c, k)
 		}
 	}
@@ -45,15 +45,15 @@ func (s *Store) scanRecords(rows *sql.Rows, c *collection) ([]flow.Record, error
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, s.st.mapErr(err, "read "+c.name)
+			return nil, s.st.mapErr(err, "read "+c.Name)
 		}
 		r := make(flow.Record, len(c.fields))
 		for i, f := range c.fields {
-			r[f] = decode(c.columns[f], vals[i])
+			r[f] = decode(c.Columns[f], vals[i])
 		}
 		out = append(out, r)
 	}
-	return out, s.st.mapErr(rows.Err(), "read "+c.name)
+	return out, s.st.mapErr(rows.Err(), "read "+c.Name)
 }
 
 // where renders a filter as a WHERE condition with its arguments. Values that
@@ -125,7 +125,7 @@ func (s *Store) records(ctx context.Context, q querier, c *collection, f storage
 	w, args := s.where(c, f)
 	rows, err := q.QueryContext(ctx, s.st.q("SELECT "+c.selectList+" FROM "+quote(c.table)+w+" ORDER BY "+c.orderBy), args...)
 	if err != nil {
-		return nil, s.st.mapErr(err, "list "+c.name)
+		return nil, s.st.mapErr(err, "list "+c.Name)
 	}
 	return s.scanRecords(rows, c)
 }
@@ -141,7 +141,7 @@ func (s *Store) find(ctx context.Context, q querier, c *collection, field string
 	}
 	rows, err := q.QueryContext(ctx, s.st.q("SELECT "+c.selectList+" FROM "+quote(c.table)+" WHERE "+c.col(field)+" = ? ORDER BY "+c.orderBy+" LIMIT 1"), ev)
 	if err != nil {
-		return nil, s.st.mapErr(err, "find "+c.name)
+		return nil, s.st.mapErr(err, "find "+c.Name)
 	}
 	rs, err := s.scanRecords(rows, c)
 	if err != nil || len(rs) == 0 {
@@ -161,13 +161,13 @@ func asMap(v any) (flow.Record, bool) {
 // failure rolls back.
 func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection, values flow.Record, depth int, now *time.Time) (flow.Record, error) {
 	if depth > maxNesting {
-		return nil, fmt.Errorf("sqlstore: collection %q: association values nest deeper than %d: %w", c.name, maxNesting, flow.ErrInvalidRecord)
+		return nil, fmt.Errorf("sqlstore: collection %q: association values nest deeper than %d: %w", c.Name, maxNesting, flow.ErrInvalidRecord)
 	}
 	row := make(map[string]any, len(values)+3)
 	var assocNames []string
 	for k, v := range values {
-		if _, ok := c.columns[k]; !ok {
-			if c.assocs[k] == nil {
+		if _, ok := c.Columns[k]; !ok {
+			if c.Assocs[k] == nil {
 				return nil, unknownField(c, k)
 			}
 			assocNames = append(assocNames, k)
@@ -187,42 +187,42 @@ func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection
 	}
 	var children []child
 	for _, k := range assocNames {
-		a, v := c.assocs[k], values[k]
-		target, err := sc.collection(a.target)
+		a, v := c.Assocs[k], values[k]
+		target, err := sc.collection(a.Target)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: collection %q: association %q: %w", c.name, k, err)
+			return nil, fmt.Errorf("sqlstore: collection %q: association %q: %w", c.Name, k, err)
 		}
-		if a.kind != flow.FieldBelongsTo {
-			if a.kind == flow.FieldBelongsToMany {
-				if _, err := sc.collection(a.through); err != nil {
-					return nil, fmt.Errorf("sqlstore: collection %q: association %q: through: %w", c.name, k, err)
+		if a.Kind != flow.FieldBelongsTo {
+			if a.Kind == flow.FieldBelongsToMany {
+				if _, err := sc.collection(a.Through); err != nil {
+					return nil, fmt.Errorf("sqlstore: collection %q: association %q: through: %w", c.Name, k, err)
 				}
-			} else if len(target.keys) != 1 {
-				return nil, fmt.Errorf("sqlstore: collection %q: association %q: target %q has a composite key: link it through its own records: %w", c.name, k, target.name, flow.ErrInvalidRecord)
+			} else if len(target.Keys) != 1 {
+				return nil, fmt.Errorf("sqlstore: collection %q: association %q: target %q has a composite key: link it through its own records: %w", c.Name, k, target.Name, flow.ErrInvalidRecord)
 			}
 			children = append(children, child{a, target, v})
 			continue
 		}
 		m, ok := asMap(v)
 		if !ok {
-			ev, err := s.st.encode(c, a.foreignKey, v)
+			ev, err := s.st.encode(c, a.ForeignKey, v)
 			if err != nil {
 				return nil, err
 			}
-			row[a.foreignKey] = ev
+			row[a.ForeignKey] = ev
 			continue
 		}
-		if kv := m[a.targetKey]; kv != nil {
-			r, err := s.find(ctx, q, target, a.targetKey, kv)
+		if kv := m[a.TargetKey]; kv != nil {
+			r, err := s.find(ctx, q, target, a.TargetKey, kv)
 			if err != nil {
 				return nil, err
 			}
 			if r != nil {
-				ev, err := s.st.encode(c, a.foreignKey, r[a.targetKey])
+				ev, err := s.st.encode(c, a.ForeignKey, r[a.TargetKey])
 				if err != nil {
 					return nil, err
 				}
-				row[a.foreignKey] = ev
+				row[a.ForeignKey] = ev
 				continue
 			}
 		}
@@ -230,18 +230,18 @@ func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection
 		if err != nil {
 			return nil, err
 		}
-		ev, err := s.st.encode(c, a.foreignKey, parent[a.targetKey])
+		ev, err := s.st.encode(c, a.ForeignKey, parent[a.TargetKey])
 		if err != nil {
 			return nil, err
 		}
-		row[a.foreignKey] = ev
+		row[a.ForeignKey] = ev
 	}
-	if c.createdAt || c.updatedAt {
+	if c.CreatedAt || c.UpdatedAt {
 		if now.IsZero() {
 			*now = time.Now().UTC().Truncate(time.Microsecond)
 		}
 		for _, f := range []string{"createdAt", "updatedAt"} {
-			if (f == "createdAt" && !c.createdAt) || (f == "updatedAt" && !c.updatedAt) || row[f] != nil {
+			if (f == "createdAt" && !c.CreatedAt) || (f == "updatedAt" && !c.UpdatedAt) || row[f] != nil {
 				continue
 			}
 			ev, err := s.st.encode(c, f, *now)
@@ -252,9 +252,9 @@ func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection
 		}
 	}
 	explicitID := false
-	if c.autoID && row["id"] == nil {
+	if c.AutoID && row["id"] == nil {
 		delete(row, "id")
-	} else if c.autoID {
+	} else if c.AutoID {
 		explicitID = true
 	}
 	cols := make([]string, 0, len(row))
@@ -265,7 +265,7 @@ func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection
 			args = append(args, v)
 		}
 	}
-	if len(cols) == 0 && c.autoID && s.st.d == SQLite {
+	if len(cols) == 0 && c.AutoID && s.st.d == SQLite {
 		// SQLite takes no upsert clause after DEFAULT VALUES: name the key
 		// instead; NULL makes it assign one.
 		cols = append(cols, c.col("id"))
@@ -279,14 +279,14 @@ func (s *Store) create(ctx context.Context, q querier, sc *schema, c *collection
 	}
 	rows, err := q.QueryContext(ctx, s.st.q(query), args...)
 	if err != nil {
-		return nil, s.st.mapErr(err, "create "+c.name)
+		return nil, s.st.mapErr(err, "create "+c.Name)
 	}
 	rs, err := s.scanRecords(rows, c)
 	if err != nil {
 		return nil, err
 	}
 	if len(rs) == 0 {
-		return nil, fmt.Errorf("sqlstore: collection %q: a record with key %s exists: %w", c.name, keyValues(c, row), flow.ErrDuplicate)
+		return nil, fmt.Errorf("sqlstore: collection %q: a record with key %s exists: %w", c.Name, keyValues(c, row), flow.ErrDuplicate)
 	}
 	rec := rs[0]
 	if explicitID && s.st.d == PostgreSQL {
@@ -316,13 +316,13 @@ func (s *Store) bumpSequence(ctx context.Context, q querier, c *collection, id a
 
 // link links the targets of a hasOne, hasMany or belongsToMany value to rec.
 func (s *Store) link(ctx context.Context, q querier, sc *schema, rec flow.Record, a *assoc, target *collection, v any, depth int, now *time.Time) error {
-	src := rec[a.sourceKey]
+	src := rec[a.SourceKey]
 	if src == nil {
-		return fmt.Errorf("sqlstore: association %q: the record has no %q to link by: %w", a.name, a.sourceKey, flow.ErrInvalidRecord)
+		return fmt.Errorf("sqlstore: association %q: the record has no %q to link by: %w", a.Name, a.SourceKey, flow.ErrInvalidRecord)
 	}
-	lookupKey := a.targetKey
-	if a.kind != flow.FieldBelongsToMany {
-		lookupKey = target.keys[0]
+	lookupKey := a.TargetKey
+	if a.Kind != flow.FieldBelongsToMany {
+		lookupKey = target.Keys[0]
 	}
 	var keys []any
 	for _, el := range asList(v) {
@@ -337,12 +337,12 @@ func (s *Store) link(ctx context.Context, q querier, sc *schema, rec flow.Record
 					continue
 				}
 			}
-			if a.kind != flow.FieldBelongsToMany {
+			if a.Kind != flow.FieldBelongsToMany {
 				sub := make(flow.Record, len(m)+1)
 				for k, x := range m {
 					sub[k] = x
 				}
-				sub[a.foreignKey] = src
+				sub[a.ForeignKey] = src
 				if _, err := s.create(ctx, q, sc, target, sub, depth+1, now); err != nil {
 					return err
 				}
@@ -360,15 +360,15 @@ func (s *Store) link(ctx context.Context, q querier, sc *schema, rec flow.Record
 			return err
 		}
 		if r == nil {
-			return fmt.Errorf("sqlstore: association %q: no %s record with %s %v: %w", a.name, target.name, lookupKey, el, flow.ErrNotFound)
+			return fmt.Errorf("sqlstore: association %q: no %s record with %s %v: %w", a.Name, target.Name, lookupKey, el, flow.ErrNotFound)
 		}
 		keys = append(keys, r[lookupKey])
 	}
-	if a.kind != flow.FieldBelongsToMany {
+	if a.Kind != flow.FieldBelongsToMany {
 		if len(keys) == 0 {
 			return nil
 		}
-		fk, err := s.st.encode(target, a.foreignKey, src)
+		fk, err := s.st.encode(target, a.ForeignKey, src)
 		if err != nil {
 			return err
 		}
@@ -380,15 +380,15 @@ func (s *Store) link(ctx context.Context, q querier, sc *schema, rec flow.Record
 			}
 			args = append(args, ek)
 		}
-		_, err = q.ExecContext(ctx, s.st.q("UPDATE "+quote(target.table)+" SET "+target.col(a.foreignKey)+" = ? WHERE "+target.col(lookupKey)+" IN ("+placeholders(len(keys))+")"), args...)
-		return s.st.mapErr(err, "link "+target.name)
+		_, err = q.ExecContext(ctx, s.st.q("UPDATE "+quote(target.table)+" SET "+target.col(a.ForeignKey)+" = ? WHERE "+target.col(lookupKey)+" IN ("+placeholders(len(keys))+")"), args...)
+		return s.st.mapErr(err, "link "+target.Name)
 	}
-	through, err := sc.collection(a.through)
+	through, err := sc.collection(a.Through)
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
-		if _, err := s.create(ctx, q, sc, through, flow.Record{a.foreignKey: src, a.otherKey: k}, depth+1, now); err != nil {
+		if _, err := s.create(ctx, q, sc, through, flow.Record{a.ForeignKey: src, a.OtherKey: k}, depth+1, now); err != nil {
 			return err
 		}
 	}
@@ -396,8 +396,8 @@ func (s *Store) link(ctx context.Context, q querier, sc *schema, rec flow.Record
 }
 
 func keyValues(c *collection, row map[string]any) string {
-	parts := make([]string, len(c.keys))
-	for i, k := range c.keys {
+	parts := make([]string, len(c.Keys))
+	for i, k := range c.Keys {
 		parts[i] = fmt.Sprintf("%s=%v", k, row[k])
 	}
 	return strings.Join(parts, ",")
@@ -414,7 +414,7 @@ func (s *Store) CreateRecord(ctx context.Context, collection string, values flow
 		return nil, err
 	}
 	for k := range values {
-		if _, ok := c.columns[k]; !ok && c.assocs[k] == nil {
+		if _, ok := c.Columns[k]; !ok && c.Assocs[k] == nil {
 			return nil, unknownField(c, k)
 		}
 	}
@@ -443,19 +443,19 @@ func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Recor
 		return nil, err
 	}
 	for k := range key {
-		if !slices.Contains(c.keys, k) {
-			if _, ok := c.columns[k]; !ok {
+		if !slices.Contains(c.Keys, k) {
+			if _, ok := c.Columns[k]; !ok {
 				return nil, unknownField(c, k)
 			}
-			return nil, fmt.Errorf("sqlstore: collection %q: %q is not a primary key field: %w", c.name, k, flow.ErrInvalidRecord)
+			return nil, fmt.Errorf("sqlstore: collection %q: %q is not a primary key field: %w", c.Name, k, flow.ErrInvalidRecord)
 		}
 	}
-	conds := make([]string, len(c.keys))
-	args := make([]any, len(c.keys))
-	for i, k := range c.keys {
+	conds := make([]string, len(c.Keys))
+	args := make([]any, len(c.Keys))
+	for i, k := range c.Keys {
 		v := key[k]
 		if v == nil {
-			return nil, fmt.Errorf("sqlstore: collection %q: no value for key field %q: %w", c.name, k, flow.ErrInvalidRecord)
+			return nil, fmt.Errorf("sqlstore: collection %q: no value for key field %q: %w", c.Name, k, flow.ErrInvalidRecord)
 		}
 		ev, err := s.st.encode(c, k, v)
 		if err != nil {
@@ -467,14 +467,14 @@ func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Recor
 	err = s.read(ctx, func(q querier) error {
 		rows, err := q.QueryContext(ctx, s.st.q("SELECT "+c.selectList+" FROM "+quote(c.table)+" WHERE "+strings.Join(conds, " AND ")), args...)
 		if err != nil {
-			return s.st.mapErr(err, "get "+c.name)
+			return s.st.mapErr(err, "get "+c.Name)
 		}
 		rs, err := s.scanRecords(rows, c)
 		if err != nil {
 			return err
 		}
 		if len(rs) == 0 {
-			return fmt.Errorf("sqlstore: collection %q: record %s: %w", c.name, keyValues(c, key), flow.ErrNotFound)
+			return fmt.Errorf("sqlstore: collection %q: record %s: %w", c.Name, keyValues(c, key), flow.ErrNotFound)
 		}
 		out = rs[0]
 		return s.load(ctx, q, out, nodes)
@@ -533,12 +533,12 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 		return nil, err
 	}
 	for k := range values {
-		a := c.assocs[k]
-		if _, ok := c.columns[k]; !ok && a == nil {
+		a := c.Assocs[k]
+		if _, ok := c.Columns[k]; !ok && a == nil {
 			return nil, unknownField(c, k)
 		}
-		if a != nil && a.kind != flow.FieldBelongsTo {
-			return nil, fmt.Errorf("sqlstore: collection %q: association %q: only belongsTo associations can be set by an update: %w", c.name, k, flow.ErrInvalidRecord)
+		if a != nil && a.Kind != flow.FieldBelongsTo {
+			return nil, fmt.Errorf("sqlstore: collection %q: association %q: only belongsTo associations can be set by an update: %w", c.Name, k, flow.ErrInvalidRecord)
 		}
 	}
 	var out []flow.Record
@@ -551,12 +551,12 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 			return nil
 		}
 		if err != nil {
-			return s.st.mapErr(err, "update "+c.name)
+			return s.st.mapErr(err, "update "+c.Name)
 		}
 		set := map[string]any{}
 		var now time.Time
 		for k, v := range values {
-			a := c.assocs[k]
+			a := c.Assocs[k]
 			if a == nil {
 				ev, err := s.st.encode(c, k, v)
 				if err != nil {
@@ -565,15 +565,15 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 				set[k] = ev
 				continue
 			}
-			target, err := sc.collection(a.target)
+			target, err := sc.collection(a.Target)
 			if err != nil {
-				return fmt.Errorf("sqlstore: collection %q: association %q: %w", c.name, k, err)
+				return fmt.Errorf("sqlstore: collection %q: association %q: %w", c.Name, k, err)
 			}
 			fk := v
 			if m, ok := asMap(v); ok {
 				var r flow.Record
-				if kv := m[a.targetKey]; kv != nil {
-					if r, err = s.find(ctx, q, target, a.targetKey, kv); err != nil {
+				if kv := m[a.TargetKey]; kv != nil {
+					if r, err = s.find(ctx, q, target, a.TargetKey, kv); err != nil {
 						return err
 					}
 				}
@@ -582,15 +582,15 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 						return err
 					}
 				}
-				fk = r[a.targetKey]
+				fk = r[a.TargetKey]
 			}
-			ev, err := s.st.encode(c, a.foreignKey, fk)
+			ev, err := s.st.encode(c, a.ForeignKey, fk)
 			if err != nil {
 				return err
 			}
-			set[a.foreignKey] = ev
+			set[a.ForeignKey] = ev
 		}
-		if c.updatedAt && values["updatedAt"] == nil {
+		if c.UpdatedAt && values["updatedAt"] == nil {
 			ev, err := s.st.encode(c, "updatedAt", time.Now())
 			if err != nil {
 				return err
@@ -610,13 +610,13 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 		}
 		rows, err := q.QueryContext(ctx, s.st.q("UPDATE "+quote(c.table)+" SET "+strings.Join(sets, ", ")+w+" RETURNING "+c.selectList), append(args, wargs...)...)
 		if err != nil {
-			return s.st.mapErr(err, "update "+c.name)
+			return s.st.mapErr(err, "update "+c.Name)
 		}
 		if out, err = s.scanRecords(rows, c); err != nil {
 			return err
 		}
 		sort.SliceStable(out, func(i, j int) bool {
-			for _, k := range c.keys {
+			for _, k := range c.Keys {
 				if d := compareValues(out[i][k], out[j][k]); d != 0 {
 					return d < 0
 				}
@@ -639,99 +639,85 @@ type appendNode struct {
 	children []*appendNode
 }
 
+// compileAppends turns association paths ("category", "post.category") into
+// a tree (flow.Schema.Appends), failing on names that are not associations.
 func compileAppends(sc *schema, c *collection, paths []string) ([]*appendNode, error) {
-	var roots []*appendNode
-	for _, path := range paths {
-		level, cur := &roots, c
-		for _, name := range strings.Split(path, ".") {
-			a := cur.assocs[name]
-			if a == nil {
-				if _, ok := cur.columns[name]; ok {
-					return nil, fmt.Errorf("sqlstore: collection %q: append %q: field %q is not an association: %w", c.name, path, name, flow.ErrUnknownField)
-				}
-				return nil, fmt.Errorf("sqlstore: collection %q: append %q: collection %q has no association %q: %w", c.name, path, cur.name, name, flow.ErrUnknownField)
-			}
-			var node *appendNode
-			for _, n := range *level {
-				if n.a == a {
-					node = n
-					break
-				}
-			}
-			if node == nil {
-				target, err := sc.collection(a.target)
-				if err != nil {
-					return nil, fmt.Errorf("sqlstore: collection %q: append %q: %w", c.name, path, err)
-				}
-				node = &appendNode{a: a, target: target}
-				if a.kind == flow.FieldBelongsToMany {
-					if node.through, err = sc.collection(a.through); err != nil {
-						return nil, fmt.Errorf("sqlstore: collection %q: append %q: %w", c.name, path, err)
-					}
-				}
-				*level = append(*level, node)
-			}
-			level, cur = &node.children, node.target
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	tree, err := sc.fs.Appends(c.Name, paths)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	return sc.appendNodes(tree), nil
+}
+
+func (sc *schema) appendNodes(tree []*flow.AppendNode) []*appendNode {
+	out := make([]*appendNode, len(tree))
+	for i, n := range tree {
+		out[i] = &appendNode{a: n.Assoc, target: sc.colls[n.Target.Name], children: sc.appendNodes(n.Children)}
+		if n.Through != nil {
+			out[i].through = sc.colls[n.Through.Name]
 		}
 	}
-	return roots, nil
+	return out
 }
 
 // load sets the appended associations on rec.
 func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*appendNode) error {
 	for _, n := range nodes {
 		a := n.a
-		switch a.kind {
+		switch a.Kind {
 		case flow.FieldBelongsTo:
-			r, err := s.find(ctx, q, n.target, a.targetKey, rec[a.foreignKey])
+			r, err := s.find(ctx, q, n.target, a.TargetKey, rec[a.ForeignKey])
 			if err != nil {
 				return err
 			}
 			if r == nil {
-				rec[a.name] = nil
+				rec[a.Name] = nil
 				continue
 			}
 			if err := s.load(ctx, q, r, n.children); err != nil {
 				return err
 			}
-			rec[a.name] = r
+			rec[a.Name] = r
 		case flow.FieldHasOne, flow.FieldHasMany:
 			rows := []flow.Record{}
-			if src := rec[a.sourceKey]; src != nil {
+			if src := rec[a.SourceKey]; src != nil {
 				var err error
-				if rows, err = s.records(ctx, q, n.target, storage.Filter{a.foreignKey: src}); err != nil {
+				if rows, err = s.records(ctx, q, n.target, storage.Filter{a.ForeignKey: src}); err != nil {
 					return err
 				}
 			}
-			if a.kind == flow.FieldHasOne {
+			if a.Kind == flow.FieldHasOne {
 				if len(rows) == 0 {
-					rec[a.name] = nil
+					rec[a.Name] = nil
 					continue
 				}
 				if err := s.load(ctx, q, rows[0], n.children); err != nil {
 					return err
 				}
-				rec[a.name] = rows[0]
+				rec[a.Name] = rows[0]
 				continue
 			}
 			list, err := s.loadList(ctx, q, rows, n.children)
 			if err != nil {
 				return err
 			}
-			rec[a.name] = list
+			rec[a.Name] = list
 		case flow.FieldBelongsToMany:
 			rows := []flow.Record{}
-			if src := rec[a.sourceKey]; src != nil {
-				joins, err := s.records(ctx, q, n.through, storage.Filter{a.foreignKey: src})
+			if src := rec[a.SourceKey]; src != nil {
+				joins, err := s.records(ctx, q, n.through, storage.Filter{a.ForeignKey: src})
 				if err != nil {
 					return err
 				}
 				if len(joins) > 0 {
 					keys := make([]any, len(joins))
 					for i, j := range joins {
-						keys[i] = j[a.otherKey]
+						keys[i] = j[a.OtherKey]
 					}
-					if rows, err = s.records(ctx, q, n.target, storage.Filter{a.targetKey: keys}); err != nil {
+					if rows, err = s.records(ctx, q, n.target, storage.Filter{a.TargetKey: keys}); err != nil {
 						return err
 					}
 				}
@@ -740,7 +726,7 @@ func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*a
 			if err != nil {
 				return err
 			}
-			rec[a.name] = list
+			rec[a.Name] = list
 		}
 	}
 	return nil

@@ -29,12 +29,12 @@ func (st *state) encode(c *collection, field string, v any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
-	typ := c.columnType(field)
-	if _, ok := c.columns[field]; ok {
-		typ = c.columns[field]
+	typ := c.ColumnType(field)
+	if _, ok := c.Columns[field]; ok {
+		typ = c.Columns[field]
 	}
 	bad := func() error {
-		return fmt.Errorf("sqlstore: collection %q: field %q: %v (%T) is not a valid %s: %w", c.name, field, v, v, typ, flow.ErrInvalidRecord)
+		return fmt.Errorf("sqlstore: collection %q: field %q: %v (%T) is not a valid %s: %w", c.Name, field, v, v, typ, flow.ErrInvalidRecord)
 	}
 	switch typ {
 	case flow.FieldInteger:
