@@ -27,7 +27,8 @@ import "errors"
 type Scope map[string]any
 
 // Sentinel errors. Every error returned by this package wraps exactly one of
-// them, so callers can classify failures with errors.Is.
+// the first four, so callers can classify failures with errors.Is; an
+// exceeded bound of Limits (a *BudgetError) wraps ErrBudget as well.
 var (
 	// ErrTemplate reports a malformed "{{...}}" placeholder.
 	ErrTemplate = errors.New("expression: invalid template")
@@ -40,4 +41,7 @@ var (
 	// ErrUnknownCalculator reports a calculation that names a calculator
 	// that is not registered.
 	ErrUnknownCalculator = errors.New("expression: unknown calculator")
+	// ErrBudget reports an evaluation or a definition that exceeds a bound
+	// of Limits (see BudgetError).
+	ErrBudget = errors.New("expression: budget exceeded")
 )
