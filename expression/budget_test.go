@@ -146,3 +146,115 @@ func TestProgramPlainIdentifiers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"$context.x"}, p.Refs(), "plain identifiers are not refs")
 }
+
+// manyPlaceholders is a template string with n placeholders over the
+// member's title.
+func manyPlaceholders(n int) string {
+	return strings.Repeat("{{$context.data.title}}", n)
+}
+
+func TestTemplatePlaceholderBound(t *testing.T) {
+	_, err := expression.CompileTemplate(map[string]any{"title": manyPlaceholders(40_000)})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, expression.ErrTemplate)
+	assert.ErrorIs(t, err, expression.ErrBudget)
+	var be *expression.BudgetError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, "MaxTemplatePlaceholders", be.Bound)
+	assert.Equal(t, expression.DefaultMaxTemplatePlaceholders, be.Limit)
+	assert.Contains(t, err.Error(), "a template with 40000 placeholders exceeds MaxTemplatePlaceholders (1000)")
+
+	// Placeholders are counted over the whole value, keys included.
+	_, err = expression.CompileTemplate([]any{manyPlaceholders(600), map[string]any{manyPlaceholders(401): 1}})
+	assert.ErrorIs(t, err, expression.ErrBudget)
+	_, err = expression.CompileTemplate([]any{manyPlaceholders(600), manyPlaceholders(400)})
+	assert.NoError(t, err)
+	_, err = expression.CompileTemplate(manyPlaceholders(1001), expression.WithLimits(expression.Limits{MaxTemplatePlaceholders: 2000}))
+	assert.NoError(t, err)
+
+	// And over all the operands of a calculation.
+	calc := map[string]any{"group": map[string]any{"type": "or", "calculations": []any{
+		map[string]any{"calculator": "equal", "operands": []any{manyPlaceholders(700), "x"}},
+		map[string]any{"calculator": "equal", "operands": []any{manyPlaceholders(700), "x"}},
+	}}}
+	_, err = expression.CompileCalculation(calc, nil)
+	assert.ErrorIs(t, err, expression.ErrTemplate)
+	assert.ErrorIs(t, err, expression.ErrBudget)
+	_, err = expression.CompileCalculation(calc, nil, expression.WithLimits(expression.Limits{MaxTemplatePlaceholders: 1400}))
+	assert.NoError(t, err)
+}
+
+func TestTemplateRenderBound(t *testing.T) {
+	title := strings.Repeat("t", 2000)
+	s := expression.Scope{"$context": map[string]any{"data": map[string]any{"title": title}}}
+
+	// 1,000 placeholders over a 2,000-character title: 2 MB of text.
+	tpl, err := expression.CompileTemplate(map[string]any{"a": "ok", "b": []any{manyPlaceholders(1000)}})
+	require.NoError(t, err)
+	start := time.Now()
+	v, err := tpl.RenderChecked(s)
+	assert.Less(t, time.Since(start), time.Second)
+	require.Error(t, err)
+	assert.Nil(t, v)
+	assert.ErrorIs(t, err, expression.ErrTemplate)
+	assert.ErrorIs(t, err, expression.ErrBudget)
+	var be *expression.BudgetError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, "MaxRenderBytes", be.Bound)
+	assert.Contains(t, err.Error(), "exceeds MaxRenderBytes (1048576)")
+	assert.Nil(t, tpl.Render(s), "Render returns nil past the bound")
+
+	// The bound is on the total of all strings (and keys) of one render.
+	tpl, err = expression.CompileTemplate(map[string]any{
+		"a": manyPlaceholders(300), "b": manyPlaceholders(300), "{{$context.data.title}}": "x"})
+	require.NoError(t, err)
+	_, err = tpl.RenderChecked(s)
+	assert.ErrorIs(t, err, expression.ErrBudget)
+	for range 3 { // each render starts afresh
+		v, err = tpl.RenderChecked(s)
+		assert.ErrorIs(t, err, expression.ErrBudget)
+	}
+	tpl, err = expression.CompileTemplate(map[string]any{"a": manyPlaceholders(250), "b": manyPlaceholders(250)})
+	require.NoError(t, err)
+	v, err = tpl.RenderChecked(s)
+	require.NoError(t, err)
+	assert.Len(t, v.(map[string]any)["a"], 500_000)
+
+	// A whole-value placeholder is not copied and does not count.
+	big := strings.Repeat("x", 4<<20)
+	tpl, err = expression.CompileTemplate([]any{"{{$context.data.big}}"})
+	require.NoError(t, err)
+	v, err = tpl.RenderChecked(expression.Scope{"$context": map[string]any{"data": map[string]any{"big": big}}})
+	require.NoError(t, err)
+	assert.Equal(t, []any{big}, v)
+
+	// WithLimits raises the bound.
+	tpl, err = expression.CompileTemplate(manyPlaceholders(1000), expression.WithLimits(expression.Limits{MaxRenderBytes: 4 << 20}))
+	require.NoError(t, err)
+	v, err = tpl.RenderChecked(s)
+	require.NoError(t, err)
+	assert.Len(t, v, 2_000_000)
+
+	// The one-step Render reports it too.
+	_, err = expression.Render(manyPlaceholders(1000), s)
+	assert.ErrorIs(t, err, expression.ErrBudget)
+}
+
+func TestCalculationRenderBound(t *testing.T) {
+	title := strings.Repeat("t", 2000)
+	s := expression.Scope{"$context": map[string]any{"data": map[string]any{"title": title}}}
+	leaf := map[string]any{"calculator": "equal", "operands": []any{manyPlaceholders(300), "x"}}
+	calc, err := expression.CompileCalculation(map[string]any{"group": map[string]any{"type": "or",
+		"calculations": []any{leaf, leaf}}}, nil)
+	require.NoError(t, err)
+	_, err = calc.Evaluate(s)
+	assert.ErrorIs(t, err, expression.ErrBudget)
+	assert.ErrorIs(t, err, expression.ErrTemplate)
+	assert.Contains(t, err.Error(), "MaxRenderBytes")
+
+	calc, err = expression.CompileCalculation(leaf, nil)
+	require.NoError(t, err)
+	ok, err := calc.Evaluate(s)
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
