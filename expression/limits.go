@@ -33,6 +33,9 @@ const (
 	// DefaultMaxTemplatePlaceholders is the default number of placeholders
 	// a template (or all the operands of a calculation) may contain.
 	DefaultMaxTemplatePlaceholders = 1000
+	// DefaultMaxSteps is the default number of predicate evaluations (loop
+	// iterations of map, filter, all, reduce, ...) of one Program.Run.
+	DefaultMaxSteps = 1_000_000
 )
 
 // Limits bounds what an evaluation may build. A zero field takes its
@@ -72,6 +75,11 @@ type Limits struct {
 	// template, or of all the operands of a calculation, counted at
 	// compile time.
 	MaxTemplatePlaceholders int
+	// MaxSteps caps the number of predicate evaluations (the iterations
+	// of map, filter, all, any, reduce, sortBy, ...) of one Program.Run,
+	// nested loops included. expr cannot be interrupted, and a loop that
+	// builds nothing escapes the other bounds.
+	MaxSteps int
 }
 
 // DefaultLimits returns the default bounds.
@@ -82,6 +90,7 @@ func DefaultLimits() Limits {
 		MaxRunBytes:             DefaultMaxRunBytes,
 		MaxRenderBytes:          DefaultMaxRenderBytes,
 		MaxTemplatePlaceholders: DefaultMaxTemplatePlaceholders,
+		MaxSteps:                DefaultMaxSteps,
 	}
 }
 
@@ -102,6 +111,7 @@ func (l Limits) resolved() Limits {
 	fix(&l.MaxRunBytes, d.MaxRunBytes)
 	fix(&l.MaxRenderBytes, d.MaxRenderBytes)
 	fix(&l.MaxTemplatePlaceholders, d.MaxTemplatePlaceholders)
+	fix(&l.MaxSteps, d.MaxSteps)
 	return l
 }
 
@@ -141,6 +151,7 @@ type runState struct {
 	scope map[string]any
 	lim   *Limits
 	used  int
+	steps int
 }
 
 // scopeOf returns the scope of a run environment.
@@ -210,24 +221,42 @@ func (st *runState) chargeValue(v any) {
 	}
 }
 
-// checkedAdd is "+" for operands that are not both known to be numbers:
-// string concatenation is accounted before it happens.
-func checkedAdd(args ...any) any {
-	if a, ok := args[1].(string); ok {
-		if b, ok := args[2].(string); ok {
-			stateOf(args[0]).chargeString(len(a) + len(b))
-			return a + b
+// checkedAdd returns "+" for operands that are not both known to be
+// numbers: a string concatenation longer than MaxStringBytes fails before
+// it happens. The result is then charged to the run by chargeResult (the
+// typed two-argument calls of the VM do not allocate, so the run state is
+// not passed here).
+func checkedAdd(lim *Limits) func(a, b any) any {
+	return func(a, b any) any {
+		if x, ok := a.(string); ok {
+			if y, ok := b.(string); ok {
+				if n := len(x) + len(y); n > lim.MaxStringBytes {
+					panic(budgetErr("MaxStringBytes", lim.MaxStringBytes, "string of %d bytes", n))
+				}
+				return x + y
+			}
 		}
+		return runtime.Add(a, b)
 	}
-	return runtime.Add(args[1], args[2])
 }
 
-// chargeResult is wrapped around builtins whose result is proportional to
-// their input (upper, split, map, keys, ...): the result is accounted once
-// built.
-func chargeResult(args ...any) any {
-	stateOf(args[0]).chargeValue(args[1])
-	return args[1]
+// countStep is wrapped around every predicate body: it counts the iteration and
+// returns the body's value.
+func countStep(env, v any) any {
+	st := stateOf(env)
+	st.steps++
+	if st.steps > st.lim.MaxSteps {
+		panic(budgetErr("MaxSteps", st.lim.MaxSteps, "%d loop iterations", st.steps))
+	}
+	return v
+}
+
+// chargeResult is wrapped around "+" and the builtins whose result is
+// proportional to their input (upper, split, map, keys, ...): the result is
+// accounted once built.
+func chargeResult(env, v any) any {
+	stateOf(env).chargeValue(v)
+	return v
 }
 
 // resultBuiltins are the builtins wrapped in chargeResult.
@@ -475,12 +504,36 @@ func flatLen(rv reflect.Value, limit int) int {
 	for rv.Kind() == reflect.Interface && !rv.IsNil() {
 		rv = rv.Elem()
 	}
+	if rv.Kind() == reflect.Slice && rv.Type() == anySliceType {
+		return flatLenAny(rv.Interface().([]any), limit)
+	}
 	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
 		return 1
 	}
 	n := 0
 	for i := range rv.Len() {
 		n += flatLen(rv.Index(i), limit-n)
+		if n > limit {
+			return n
+		}
+	}
+	return n
+}
+
+var anySliceType = reflect.TypeFor[[]any]()
+
+// flatLenAny is flatLen for []any, without reflection.
+func flatLenAny(a []any, limit int) int {
+	n := 0
+	for _, e := range a {
+		switch x := e.(type) {
+		case []any:
+			n += flatLenAny(x, limit-n)
+		case nil, string, int, float64, bool, map[string]any:
+			n++
+		default:
+			n += flatLen(reflect.ValueOf(e), limit-n)
+		}
 		if n > limit {
 			return n
 		}

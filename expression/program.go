@@ -123,6 +123,7 @@ func compile(src string, cfg programConfig) (p *Program, err error) {
 		locals:       map[string]bool{},
 		paths:        map[*ast.CallNode]*pathRef{},
 		functions:    map[string]bool{},
+		add:          checkedAdd(&cfg.limits),
 	}
 	if len(cfg.exprOpts) > 0 {
 		// Functions added by options are called by name, not looked up
@@ -294,6 +295,7 @@ type patcher struct {
 	callees      map[ast.Node]bool
 	locals       map[string]bool
 	functions    map[string]bool // added with expr.Function
+	add          func(a, b any) any
 	paths        map[*ast.CallNode]*pathRef
 	order        []*pathRef
 }
@@ -352,13 +354,16 @@ func (pt *patcher) Visit(node *ast.Node) {
 		pt.replace(node, compilePath(raw), false)
 	case *ast.BinaryNode:
 		if n.Operator == "+" && !(isNumber(n.Left) && isNumber(n.Right)) {
-			pt.call(node, checkedAdd, n.Left, n.Right)
+			pt.call(node, pt.add, n.Left, n.Right)
+			pt.call(node, chargeResult, pt.env(*node), *node)
 		}
+	case *ast.PredicateNode:
+		pt.call(&n.Node, countStep, pt.env(n.Node), n.Node)
 	case *ast.BuiltinNode:
 		if fn := checkedBuiltin(n.Name); fn != nil {
-			pt.call(node, fn, n.Arguments...)
+			pt.call(node, fn, append([]ast.Node{pt.env(n)}, n.Arguments...)...)
 		} else if resultBuiltins[n.Name] {
-			pt.call(node, chargeResult, n)
+			pt.call(node, chargeResult, pt.env(n), n)
 		}
 	case *ast.MemberNode:
 		if pt.callees[n] || n.Method {
@@ -407,17 +412,24 @@ func (pt *patcher) replace(node *ast.Node, kp *keyPath, hidden bool) {
 	pt.order = append(pt.order, ref)
 }
 
-// call replaces node by a call of fn (a func(...any) any compiled to a
-// fast call) with the run environment and args.
-func (pt *patcher) call(node *ast.Node, fn func(...any) any, args ...ast.Node) {
+// call replaces node by a call of the function fn with args. A
+// func(any, any) any is compiled to a typed call, which does not allocate;
+// a func(...any) any to a fast call, which may allocate its arguments.
+func (pt *patcher) call(node *ast.Node, fn any, args ...ast.Node) {
 	loc := (*node).Location()
-	env := &ast.IdentifierNode{Value: "$env"}
-	env.SetLocation(loc)
 	callee := &ast.ConstantNode{Value: fn}
 	callee.SetLocation(loc)
-	call := &ast.CallNode{Callee: callee, Arguments: append([]ast.Node{env}, args...)}
+	call := &ast.CallNode{Callee: callee, Arguments: args}
 	call.SetLocation(loc)
 	ast.Patch(node, call)
+}
+
+// env returns expr's whole-environment variable (the run state), located
+// at at.
+func (pt *patcher) env(at ast.Node) ast.Node {
+	env := &ast.IdentifierNode{Value: "$env"}
+	env.SetLocation(at.Location())
+	return env
 }
 
 // isNumber reports whether the checker typed n as a number.
