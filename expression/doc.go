@@ -9,6 +9,12 @@
 // [ErrTemplate], [ErrExpression], [ErrCalculation] or
 // [ErrUnknownCalculator]; evaluation never panics on bad data.
 //
+// What an evaluation may build is bounded by [Limits] (strings, arrays,
+// the total of one program run, loop iterations, rendered text, and the
+// placeholders of a template, which are counted at compile time). The
+// defaults apply unless [WithLimits] says otherwise; an exceeded bound is a
+// [*BudgetError] wrapping [ErrBudget].
+//
 // Values in a scope are plain Go JSON-like values: map[string]any, []any,
 // string, numbers (float64 and the other Go number types), bool, nil and
 // time.Time. A value of type func() any is called lazily when a path reaches

@@ -76,6 +76,9 @@ func Render(v any, s Scope) (any, error) {
 // exceed Limits.MaxRenderBytes it stops and returns nil. Use RenderChecked
 // where the failure must be reported.
 func (t *Template) Render(s Scope) any {
+	if t != nil && t.constant {
+		return t.value
+	}
 	v, _ := t.RenderChecked(s)
 	return v
 }
