@@ -210,15 +210,13 @@ func TestTemplateRenderBound(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tpl.RenderChecked(s)
 	assert.ErrorIs(t, err, expression.ErrBudget)
-	for range 3 { // each render starts afresh
-		v, err = tpl.RenderChecked(s)
-		assert.ErrorIs(t, err, expression.ErrBudget)
-	}
 	tpl, err = expression.CompileTemplate(map[string]any{"a": manyPlaceholders(250), "b": manyPlaceholders(250)})
 	require.NoError(t, err)
-	v, err = tpl.RenderChecked(s)
-	require.NoError(t, err)
-	assert.Len(t, v.(map[string]any)["a"], 500_000)
+	for range 3 { // 1 MB each time: every render starts afresh
+		v, err = tpl.RenderChecked(s)
+		require.NoError(t, err)
+		assert.Len(t, v.(map[string]any)["a"], 500_000)
+	}
 
 	// A whole-value placeholder is not copied and does not count.
 	big := strings.Repeat("x", 4<<20)
