@@ -15,35 +15,39 @@ import (
 // Operands are templates rendered against the scope at evaluation time.
 // A Calculation is immutable and safe for concurrent use.
 type Calculation struct {
-	root calcNode
-	refs []string
+	root      calcNode
+	refs      []string
+	maxRender int
 }
 
+// calcNode is a compiled calculation node. eval returns used plus the
+// bytes of text its operands rendered (see tnode).
 type calcNode interface {
-	eval(s map[string]any) (bool, error)
+	eval(s map[string]any, used, limit int) (bool, int, error)
 }
 
 // trueNode is a missing or empty calculation.
 type trueNode struct{}
 
-func (trueNode) eval(map[string]any) (bool, error) { return true, nil }
+func (trueNode) eval(_ map[string]any, used, _ int) (bool, int, error) { return true, used, nil }
 
 type groupNode struct {
 	or    bool
 	items []calcNode
 }
 
-func (g *groupNode) eval(s map[string]any) (bool, error) {
+func (g *groupNode) eval(s map[string]any, used, limit int) (bool, int, error) {
 	for _, it := range g.items {
-		r, err := it.eval(s)
+		r, u, err := it.eval(s, used, limit)
 		if err != nil {
-			return false, err
+			return false, u, err
 		}
+		used = u
 		if r == g.or {
-			return r, nil // or: first true; and: first false
+			return r, used, nil // or: first true; and: first false
 		}
 	}
-	return !g.or, nil
+	return !g.or, used, nil
 }
 
 type leafNode struct {
@@ -53,20 +57,27 @@ type leafNode struct {
 	operands []tnode
 }
 
-func (l *leafNode) eval(s map[string]any) (bool, error) {
+func (l *leafNode) eval(s map[string]any, used, limit int) (bool, int, error) {
 	if l.bin != nil {
 		var a, b any
-		a = l.operands[0].render(s)
-		if len(l.operands) > 1 {
-			b = l.operands[1].render(s)
+		if a, used = l.operands[0].render(s, used, limit); used > limit {
+			return false, used, renderErr(used, limit)
 		}
-		return l.bin(a, b), nil
+		if len(l.operands) > 1 {
+			if b, used = l.operands[1].render(s, used, limit); used > limit {
+				return false, used, renderErr(used, limit)
+			}
+		}
+		return l.bin(a, b), used, nil
 	}
 	args := make([]any, len(l.operands))
 	for i, o := range l.operands {
-		args[i] = o.render(s)
+		if args[i], used = o.render(s, used, limit); used > limit {
+			return false, used, renderErr(used, limit)
+		}
 	}
-	return l.call(args)
+	r, err := l.call(args)
+	return r, used, err
 }
 
 // call runs a custom calculator, turning a panic into an error.
@@ -101,23 +112,36 @@ func (e *unknownCalculatorError) Unwrap() error { return ErrUnknownCalculator }
 // operands that are not arrays, a calculator that is not a string) wraps
 // ErrCalculation and names the JSON path of the problem, such as
 // "group.calculations[1].operands"; a bad placeholder in an operand wraps
-// ErrTemplate.
-func CompileCalculation(v any, calcs *Calculators) (*Calculation, error) {
+// ErrTemplate, and so do more placeholders in all the operands than
+// Limits.MaxTemplatePlaceholders (see WithLimits; other options are
+// ignored), with ErrBudget.
+func CompileCalculation(v any, calcs *Calculators, opts ...Option) (*Calculation, error) {
+	lim := &defaultLimits
+	if len(opts) > 0 {
+		l := newConfig(opts).limits
+		lim = &l
+	}
 	c := &ccompiler{calcs: calcs, t: &tcompiler{seen: map[string]bool{}}}
 	root, err := c.compile(v, "")
 	if err != nil {
 		return nil, err
 	}
-	return &Calculation{root: root, refs: c.t.refs}, nil
+	if err := c.t.checkCount(lim); err != nil {
+		return nil, err
+	}
+	return &Calculation{root: root, refs: c.t.refs, maxRender: lim.MaxRenderBytes}, nil
 }
 
 // Evaluate renders the operands against s and evaluates the tree. It fails
-// only when a custom calculator panics (the error wraps ErrCalculation).
+// when a custom calculator panics (the error wraps ErrCalculation) and
+// when the text the operands render exceeds Limits.MaxRenderBytes (a
+// *BudgetError; the error wraps ErrTemplate and ErrBudget).
 func (c *Calculation) Evaluate(s Scope) (bool, error) {
 	if c == nil || c.root == nil {
 		return true, nil
 	}
-	return c.root.eval(map[string]any(s))
+	r, _, err := c.root.eval(map[string]any(s), 0, c.maxRender)
+	return r, err
 }
 
 // Refs returns the key paths of all placeholders in the operands,
@@ -129,7 +153,8 @@ func (c *Calculation) Refs() []string {
 	return append([]string(nil), c.refs...)
 }
 
-// Calculate compiles and evaluates calculation in one step.
+// Calculate compiles and evaluates calculation in one step, with the
+// default Limits.
 func Calculate(calculation any, calcs *Calculators, s Scope) (bool, error) {
 	c, err := CompileCalculation(calculation, calcs)
 	if err != nil {

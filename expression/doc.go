@@ -9,6 +9,12 @@
 // [ErrTemplate], [ErrExpression], [ErrCalculation] or
 // [ErrUnknownCalculator]; evaluation never panics on bad data.
 //
+// What an evaluation may build is bounded by [Limits] (strings, arrays,
+// the total of one program run, loop iterations, rendered text, and the
+// placeholders of a template, which are counted at compile time). The
+// defaults apply unless [WithLimits] says otherwise; an exceeded bound is a
+// [*BudgetError] wrapping [ErrBudget].
+//
 // Values in a scope are plain Go JSON-like values: map[string]any, []any,
 // string, numbers (float64 and the other Go number types), bool, nil and
 // time.Time. A value of type func() any is called lazily when a path reaches
@@ -27,7 +33,8 @@ import "errors"
 type Scope map[string]any
 
 // Sentinel errors. Every error returned by this package wraps exactly one of
-// them, so callers can classify failures with errors.Is.
+// the first four, so callers can classify failures with errors.Is; an
+// exceeded bound of Limits (a *BudgetError) wraps ErrBudget as well.
 var (
 	// ErrTemplate reports a malformed "{{...}}" placeholder.
 	ErrTemplate = errors.New("expression: invalid template")
@@ -40,4 +47,7 @@ var (
 	// ErrUnknownCalculator reports a calculation that names a calculator
 	// that is not registered.
 	ErrUnknownCalculator = errors.New("expression: unknown calculator")
+	// ErrBudget reports an evaluation or a definition that exceeds a bound
+	// of Limits (see BudgetError).
+	ErrBudget = errors.New("expression: budget exceeded")
 )

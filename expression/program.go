@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
@@ -35,11 +37,18 @@ const DefaultMemoryBudget uint = 1e6
 // NocoBase-style placeholders are accepted too: "{{$context.data.amount}} >
 // 500"; each "{{path}}" (path made of letters, digits, "_", "$", "." and
 // "-") is bound at run time to Get(scope, path).
+//
+// What a run builds is bounded (see Limits and WithLimits): string
+// concatenation, repeat, join, replace, toJSON and string are checked
+// before they allocate, and the results of the other builtins that build
+// strings, arrays or maps are accounted for once built. Ranges, array and
+// map literals are bounded by the VM memory budget (WithMemoryBudget).
 type Program struct {
 	src    string
 	prog   *vm.Program
 	refs   []string
 	budget uint
+	limits Limits
 }
 
 // Option configures Compile.
@@ -48,7 +57,27 @@ type Option func(*programConfig)
 type programConfig struct {
 	maxNodes     uint
 	memoryBudget uint
+	limits       Limits
 	exprOpts     []expr.Option
+}
+
+// WithLimits sets the bounds of what an evaluation may build (default
+// DefaultLimits; zero fields take their default). It applies to Compile,
+// CompileTemplate and CompileCalculation.
+func WithLimits(l Limits) Option {
+	return func(c *programConfig) { c.limits = l }
+}
+
+// newConfig applies opts over the defaults.
+func newConfig(opts []Option) programConfig {
+	cfg := programConfig{maxNodes: DefaultMaxNodes, memoryBudget: DefaultMemoryBudget}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	cfg.limits = cfg.limits.resolved()
+	return cfg
 }
 
 // WithMaxNodes limits the size of the expression's syntax tree (default
@@ -83,13 +112,7 @@ func WithExprOptions(opts ...expr.Option) Option {
 // message with line, column and a caret snippet of src; an expression
 // larger than the node budget is an error.
 func Compile(src string, opts ...Option) (*Program, error) {
-	cfg := programConfig{maxNodes: DefaultMaxNodes, memoryBudget: DefaultMemoryBudget}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
-	return compile(src, cfg)
+	return compile(src, newConfig(opts))
 }
 
 func compile(src string, cfg programConfig) (p *Program, err error) {
@@ -99,6 +122,19 @@ func compile(src string, cfg programConfig) (p *Program, err error) {
 		callees:      map[ast.Node]bool{},
 		locals:       map[string]bool{},
 		paths:        map[*ast.CallNode]*pathRef{},
+		functions:    map[string]bool{},
+		add:          checkedAdd(&cfg.limits),
+	}
+	if len(cfg.exprOpts) > 0 {
+		// Functions added by options are called by name, not looked up
+		// in the scope.
+		ec := conf.CreateNew()
+		for _, o := range cfg.exprOpts {
+			o(ec)
+		}
+		for name := range ec.Functions {
+			pt.functions[name] = true
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -118,7 +154,7 @@ func compile(src string, cfg programConfig) (p *Program, err error) {
 	if err != nil {
 		return nil, wrapExprError(err, src)
 	}
-	return &Program{src: src, prog: prog, refs: pt.liveRefs(), budget: cfg.memoryBudget}, nil
+	return &Program{src: src, prog: prog, refs: pt.liveRefs(), budget: cfg.memoryBudget, limits: cfg.limits}, nil
 }
 
 // wrapExprError wraps err in ErrExpression, re-binding positioned errors to
@@ -131,23 +167,39 @@ func wrapExprError(err error, src string) error {
 	return fmt.Errorf("%w: %w", ErrExpression, err)
 }
 
-var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
+// machine is a pooled VM with the state of its current run.
+type machine struct {
+	vm vm.VM
+	st runState
+}
+
+var vmPool = sync.Pool{New: func() any { return new(machine) }}
 
 // Run evaluates the program against s using a pooled VM. Run-time errors
-// (type errors, exceeded memory budget, ...) wrap ErrExpression. A NaN or
-// infinite float64 result is returned as nil.
+// (type errors, exceeded memory budget, ...) wrap ErrExpression; an
+// exceeded bound of Limits wraps ErrBudget too. A NaN or infinite float64
+// result is returned as nil.
 func (p *Program) Run(s Scope) (any, error) {
 	if p == nil || p.prog == nil {
 		return nil, fmt.Errorf("%w: nil program", ErrExpression)
 	}
-	m := vmPool.Get().(*vm.VM)
-	m.MemoryBudget = p.budget
-	out, err := m.Run(p.prog, map[string]any(s))
+	m := vmPool.Get().(*machine)
+	m.vm.MemoryBudget = p.budget
+	m.st = runState{scope: s, lim: &p.limits}
+	out, err := m.vm.Run(p.prog, &m.st)
 	// Drop references to scope values before pooling the VM.
-	clear(m.Stack[:cap(m.Stack)])
-	clear(m.Variables)
+	clear(m.vm.Stack[:cap(m.vm.Stack)])
+	clear(m.vm.Variables)
+	m.st = runState{}
 	vmPool.Put(m)
 	if err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) && fe.Prev == nil && fe.Message == "memory budget exceeded" {
+			be := budgetErr("MemoryBudget", int(min(p.budget, math.MaxInt)),
+				"allocation of ranges, array and map literals")
+			fe.Message = be.Error()
+			fe.Wrap(be)
+		}
 		return nil, wrapExprError(err, p.src)
 	}
 	if f, ok := out.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
@@ -242,20 +294,23 @@ type patcher struct {
 	placeholders []string
 	callees      map[ast.Node]bool
 	locals       map[string]bool
+	functions    map[string]bool // added with expr.Function
+	add          func(a, b any) any
 	paths        map[*ast.CallNode]*pathRef
 	order        []*pathRef
 }
 
 type pathRef struct {
-	path *keyPath
-	dead bool // merged into a longer path
+	path   *keyPath
+	dead   bool // merged into a longer path
+	hidden bool // rooted at a plain identifier: not reported by Refs
 }
 
 func (pt *patcher) liveRefs() []string {
 	var refs []string
 	seen := map[string]bool{}
 	for _, r := range pt.order {
-		if !r.dead && !seen[r.path.raw] {
+		if !r.dead && !r.hidden && !seen[r.path.raw] {
 			seen[r.path.raw] = true
 			refs = append(refs, r.path.raw)
 		}
@@ -279,7 +334,15 @@ func (c collector) Visit(node *ast.Node) {
 func (pt *patcher) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
-		if !strings.HasPrefix(n.Value, "$") || pt.callees[n] || pt.locals[n.Value] {
+		if pt.locals[n.Value] {
+			return
+		}
+		if !strings.HasPrefix(n.Value, "$") {
+			// The run environment is not the scope map: plain
+			// identifiers are scope lookups too (not reported by Refs).
+			if !pt.functions[n.Value] {
+				pt.replace(node, compilePath(n.Value), true)
+			}
 			return
 		}
 		raw := n.Value
@@ -288,7 +351,20 @@ func (pt *patcher) Visit(node *ast.Node) {
 				raw = pt.placeholders[i]
 			}
 		}
-		pt.replace(node, compilePath(raw))
+		pt.replace(node, compilePath(raw), false)
+	case *ast.BinaryNode:
+		if n.Operator == "+" && !(isNumber(n.Left) && isNumber(n.Right)) {
+			pt.call(node, pt.add, n.Left, n.Right)
+			pt.call(node, chargeResult, pt.env(*node), *node)
+		}
+	case *ast.PredicateNode:
+		pt.call(&n.Node, countStep, pt.env(n.Node), n.Node)
+	case *ast.BuiltinNode:
+		if fn := checkedBuiltin(n.Name); fn != nil {
+			pt.call(node, fn, append([]ast.Node{pt.env(n)}, n.Arguments...)...)
+		} else if resultBuiltins[n.Name] {
+			pt.call(node, chargeResult, pt.env(n), n)
+		}
 	case *ast.MemberNode:
 		if pt.callees[n] || n.Method {
 			return
@@ -297,7 +373,7 @@ func (pt *patcher) Visit(node *ast.Node) {
 			if ref, ours := pt.paths[call]; ours {
 				if seg, static := staticSegment(n.Property); static {
 					ref.dead = true
-					pt.replace(node, ref.path.extend(seg))
+					pt.replace(node, ref.path.extend(seg), ref.hidden)
 					return
 				}
 			}
@@ -323,15 +399,50 @@ func staticSegment(prop ast.Node) (string, bool) {
 	return "", false
 }
 
-func (pt *patcher) replace(node *ast.Node, kp *keyPath) {
+func (pt *patcher) replace(node *ast.Node, kp *keyPath, hidden bool) {
 	loc := (*node).Location()
 	env := &ast.IdentifierNode{Value: "$env"} // expr's whole-environment variable
 	env.SetLocation(loc)
-	callee := &ast.ConstantNode{Value: func(env any) any { return kp.get(env) }}
+	callee := &ast.ConstantNode{Value: func(env any) any { return kp.get(scopeOf(env)) }}
 	callee.SetLocation(loc)
 	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{env}}
 	ast.Patch(node, call)
-	ref := &pathRef{path: kp}
+	ref := &pathRef{path: kp, hidden: hidden}
 	pt.paths[call] = ref
 	pt.order = append(pt.order, ref)
+}
+
+// call replaces node by a call of the function fn with args. A
+// func(any, any) any is compiled to a typed call, which does not allocate;
+// a func(...any) any to a fast call, which may allocate its arguments.
+func (pt *patcher) call(node *ast.Node, fn any, args ...ast.Node) {
+	loc := (*node).Location()
+	callee := &ast.ConstantNode{Value: fn}
+	callee.SetLocation(loc)
+	call := &ast.CallNode{Callee: callee, Arguments: args}
+	call.SetLocation(loc)
+	ast.Patch(node, call)
+}
+
+// env returns expr's whole-environment variable (the run state), located
+// at at.
+func (pt *patcher) env(at ast.Node) ast.Node {
+	env := &ast.IdentifierNode{Value: "$env"}
+	env.SetLocation(at.Location())
+	return env
+}
+
+// isNumber reports whether the checker typed n as a number.
+func isNumber(n ast.Node) bool {
+	t := n.Type()
+	if t == nil {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }

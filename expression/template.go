@@ -18,10 +18,11 @@ import (
 // trimmed; the first ":" separates the key from a literal default value
 // ("{{$context.data.title:untitled}}"). The key is a path resolved with Get.
 type Template struct {
-	root     tnode
-	constant bool
-	value    any // the compiled input, returned as is when constant
-	refs     []string
+	root      tnode
+	constant  bool
+	value     any // the compiled input, returned as is when constant
+	refs      []string
+	maxRender int
 }
 
 // CompileTemplate compiles v into a Template. Strings, map keys and values
@@ -32,33 +33,58 @@ type Template struct {
 // errors wrapping ErrTemplate naming the string, the offset and, for nested
 // values, the location in v.
 //
+// A template with more placeholders than Limits.MaxTemplatePlaceholders
+// (default DefaultMaxTemplatePlaceholders, see WithLimits; other options
+// are ignored) is refused with a *BudgetError wrapping ErrTemplate and
+// ErrBudget.
+//
 // The compiled template keeps references to the parts of v that contain no
 // placeholder and renders them as is, so v must not be modified afterwards.
-func CompileTemplate(v any) (*Template, error) {
+func CompileTemplate(v any, opts ...Option) (*Template, error) {
+	lim := &defaultLimits
+	if len(opts) > 0 {
+		l := newConfig(opts).limits
+		lim = &l
+	}
 	c := &tcompiler{seen: map[string]bool{}}
 	n, err := c.compile(v, "")
 	if err != nil {
 		return nil, err
 	}
-	t := &Template{root: n, value: v, refs: c.refs}
+	if err := c.checkCount(lim); err != nil {
+		return nil, err
+	}
+	t := &Template{root: n, value: v, refs: c.refs, maxRender: lim.MaxRenderBytes}
 	if _, ok := n.(constNode); ok {
 		t.constant = true
 	}
 	return t, nil
 }
 
-// Render evaluates v as a template against s in one step. It is meant for
-// tests and one-off use; compile templates that are rendered repeatedly.
+// Render evaluates v as a template against s in one step, with the
+// default Limits. It is meant for tests and one-off use; compile templates
+// that are rendered repeatedly.
 func Render(v any, s Scope) (any, error) {
 	t, err := CompileTemplate(v)
 	if err != nil {
 		return nil, err
 	}
-	return t.Render(s), nil
+	return t.RenderChecked(s)
 }
 
-// Render evaluates the template against s and returns a new value; the
-// compiled input is never modified.
+// Render is RenderChecked without the error: when the rendered text would
+// exceed Limits.MaxRenderBytes it stops and returns nil. Use RenderChecked
+// where the failure must be reported.
+func (t *Template) Render(s Scope) any {
+	if t != nil && t.constant {
+		return t.value
+	}
+	v, _ := t.RenderChecked(s)
+	return v
+}
+
+// RenderChecked evaluates the template against s and returns a new value;
+// the compiled input is never modified.
 //
 // A string that is exactly one placeholder (surrounding whitespace allowed)
 // renders to the raw value with its type (number, bool, map, slice, nil,
@@ -71,14 +97,29 @@ func Render(v any, s Scope) (any, error) {
 // Maps render to map[string]any and slices to []any; parts of the input
 // without placeholders are returned as is (shared, not copied). A template
 // without any placeholder returns its input without allocating.
-func (t *Template) Render(s Scope) any {
+//
+// The text built by substituting placeholders into strings (and map keys)
+// is bounded by Limits.MaxRenderBytes (default DefaultMaxRenderBytes):
+// past it, rendering stops and the error is a *BudgetError wrapping
+// ErrTemplate and ErrBudget.
+func (t *Template) RenderChecked(s Scope) (any, error) {
 	if t == nil {
-		return nil
+		return nil, nil
 	}
 	if t.constant {
-		return t.value
+		return t.value, nil
 	}
-	return t.root.render(map[string]any(s))
+	v, used := t.root.render(map[string]any(s), 0, t.maxRender)
+	if used > t.maxRender {
+		return nil, renderErr(used, t.maxRender)
+	}
+	return v, nil
+}
+
+// renderErr reports rendered text over the MaxRenderBytes bound.
+func renderErr(used, limit int) error {
+	return fmt.Errorf("%w: %w", ErrTemplate,
+		budgetErr("MaxRenderBytes", limit, "rendering at least %d bytes of text", used))
 }
 
 // Refs returns the key path of every placeholder (without defaults),
@@ -94,14 +135,16 @@ func (t *Template) Refs() []string {
 // case Render returns the compiled input itself.
 func (t *Template) IsConstant() bool { return t == nil || t.constant }
 
-// tnode is a compiled template node.
+// tnode is a compiled template node. render returns the rendered value and
+// used plus the bytes of text it built; it stops (returning a total above
+// limit) as soon as that total exceeds limit.
 type tnode interface {
-	render(s map[string]any) any
+	render(s map[string]any, used, limit int) (any, int)
 }
 
 type constNode struct{ v any }
 
-func (n constNode) render(map[string]any) any { return n.v }
+func (n constNode) render(_ map[string]any, used, _ int) (any, int) { return n.v, used }
 
 // placeholder is one "{{key:default}}".
 type placeholder struct {
@@ -130,28 +173,32 @@ type textNode struct {
 	litLen int
 }
 
-func (n *textNode) render(s map[string]any) any {
+func (n *textNode) render(s map[string]any, used, limit int) (any, int) {
 	if n.whole != nil {
-		return n.whole.value(s)
+		return n.whole.value(s), used
 	}
-	return n.text(s)
+	return n.text(s, used, limit)
 }
 
-func (n *textNode) text(s map[string]any) string {
+func (n *textNode) text(s map[string]any, used, limit int) (string, int) {
 	if n.whole != nil {
-		return toText(n.whole.value(s), true)
+		out := toText(n.whole.value(s), true)
+		return out, used + len(out)
 	}
 	var b strings.Builder
-	b.Grow(n.litLen + 16*len(n.parts))
+	b.Grow(min(n.litLen+16*len(n.parts), max(limit-used, 0)))
 	for i := range n.parts {
 		p := &n.parts[i]
 		if p.ph == nil {
 			b.WriteString(p.lit)
-			continue
+		} else {
+			b.WriteString(toText(p.ph.value(s), true))
 		}
-		b.WriteString(toText(p.ph.value(s), true))
+		if b.Len() > limit-used {
+			return "", used + b.Len()
+		}
 	}
-	return b.String()
+	return b.String(), used + b.Len()
 }
 
 type mapEntry struct {
@@ -162,33 +209,51 @@ type mapEntry struct {
 
 type mapNode struct{ entries []mapEntry }
 
-func (n *mapNode) render(s map[string]any) any {
+func (n *mapNode) render(s map[string]any, used, limit int) (any, int) {
 	out := make(map[string]any, len(n.entries))
 	for i := range n.entries {
 		e := &n.entries[i]
 		k := e.key
 		if e.keyText != nil {
-			k = e.keyText.text(s)
+			if k, used = e.keyText.text(s, used, limit); used > limit {
+				return nil, used
+			}
 		}
-		out[k] = e.val.render(s)
+		var v any
+		if v, used = e.val.render(s, used, limit); used > limit {
+			return nil, used
+		}
+		out[k] = v
 	}
-	return out
+	return out, used
 }
 
 type listNode struct{ elems []tnode }
 
-func (n *listNode) render(s map[string]any) any {
+func (n *listNode) render(s map[string]any, used, limit int) (any, int) {
 	out := make([]any, len(n.elems))
 	for i, e := range n.elems {
-		out[i] = e.render(s)
+		if out[i], used = e.render(s, used, limit); used > limit {
+			return nil, used
+		}
 	}
-	return out
+	return out, used
 }
 
-// tcompiler collects refs while compiling.
+// tcompiler collects refs and counts placeholders while compiling.
 type tcompiler struct {
-	refs []string
-	seen map[string]bool
+	refs  []string
+	seen  map[string]bool
+	count int
+}
+
+// checkCount refuses more placeholders than lim allows.
+func (c *tcompiler) checkCount(lim *Limits) error {
+	if c.count > lim.MaxTemplatePlaceholders {
+		return fmt.Errorf("%w: %w", ErrTemplate, budgetErr("MaxTemplatePlaceholders",
+			lim.MaxTemplatePlaceholders, "a template with %d placeholders", c.count))
+	}
+	return nil
 }
 
 func (c *tcompiler) addRef(k string) {
@@ -318,6 +383,7 @@ func (c *tcompiler) compileString(s, at string) (*textNode, error) {
 	for _, p := range parts {
 		if p.ph != nil {
 			count++
+			c.count++
 			c.addRef(p.ph.path.raw)
 		} else {
 			n.litLen += len(p.lit)

@@ -71,7 +71,11 @@ func (Create) Compile(c *CompileContext, node *flow.Node) (any, error) {
 // Run implements Instruction.
 func (Create) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, error) {
 	cc := r.Compiled.(*compiledCreate)
-	values, _ := cc.values.Render(r.Scope).(map[string]any)
+	rendered, err := cc.values.RenderChecked(r.Scope)
+	if err != nil {
+		return Result{}, err
+	}
+	values, _ := rendered.(map[string]any)
 	records := r.records()
 	rec, err := records.CreateRecord(ctx, cc.collection, values)
 	if err != nil {

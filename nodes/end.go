@@ -67,7 +67,11 @@ func (ResponseMessage) Compile(c *CompileContext, node *flow.Node) (any, error) 
 // Run implements Instruction.
 func (ResponseMessage) Run(_ context.Context, r *RunContext, _ *flow.Job) (Result, error) {
 	t := r.Compiled.(*expression.Template)
-	msg := toText(t.Render(r.Scope))
+	rendered, err := t.RenderChecked(r.Scope)
+	if err != nil {
+		return Result{}, err
+	}
+	msg := toText(rendered)
 	r.AddMessage(Message{Message: msg})
 	return Result{Status: flow.JobResolved, Result: map[string]any{"message": msg}}, nil
 }
