@@ -2,9 +2,7 @@ package actiontrigger_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +18,9 @@ import (
 type panicNode struct{}
 
 func (panicNode) Compile(*nodes.CompileContext, *flow.Node) (any, error) { return nil, nil }
-func (panicNode) Run(ctx context.Context, r *nodes.RunContext, _ *flow.Job) (nodes.Result, error) {
-	var m map[string]int
-	m["x"]++ // a real runtime panic: assignment to entry in nil map
-	return nodes.Resolved(nil), nil
+func (panicNode) Run(_ context.Context, r *nodes.RunContext, _ *flow.Job) (nodes.Result, error) {
+	var keys []string
+	return nodes.Resolved(keys[len(r.Node.Key)]), nil // a real runtime panic: index out of range
 }
 
 // atomicPanicNode is panicNode declared atomic (it runs inside the unit of work).
@@ -128,7 +125,7 @@ func TestFault_PanicSync(t *testing.T) {
 			require.Equal(t, []flow.JobStatus{flow.JobResolved, flow.JobError}, jobStatuses(js))
 			msg := lastJobMessage(t, eng, x)
 			require.Contains(t, msg, fmt.Sprintf(`node "boom" (type %q) panicked`, typ))
-			require.Contains(t, msg, "assignment to entry in nil map")
+			require.Contains(t, msg, "runtime error: index out of range [4] with length 0")
 			requireNoStarted(t, eng)
 
 			// The engine goes on: the next action runs normally.
@@ -157,7 +154,7 @@ func TestFault_PanicAsync(t *testing.T) {
 			require.Len(t, ps, 3)
 			for _, x := range ps {
 				require.Equal(t, flow.ExecutionError, x.Status)
-				require.Contains(t, lastJobMessage(t, eng, x), `node "boom" (type `+fmt.Sprintf("%q", typ)+`) panicked: assignment to entry in nil map`)
+				require.Contains(t, lastJobMessage(t, eng, x), `node "boom" (type `+fmt.Sprintf("%q", typ)+`) panicked: runtime error: index out of range [4] with length 0`)
 			}
 			require.Equal(t, []flow.ExecutionStatus{flow.ExecutionResolved, flow.ExecutionResolved, flow.ExecutionResolved}, statusesOf(execsOf(t, eng, "ok")))
 			requireNoStarted(t, eng)
@@ -298,9 +295,6 @@ func TestFault_NegativeTimeoutRefused(t *testing.T) {
 	_, err = actiontrigger.New(context.Background(), actiontrigger.Config{Store: testStore(t), NodeTimeout: -time.Second})
 	require.ErrorIs(t, err, actiontrigger.ErrInvalidConfig)
 }
-
-var _ = errors.New
-var _ atomic.Int64
 
 // queueOne enqueues one async execution of key through an engine that is not
 // started, and returns it.
