@@ -424,3 +424,38 @@ func TestFault_StopReleasesLeases(t *testing.T) {
 	}, "the second engine did not run the released executions")
 	_ = eng2
 }
+
+// resumePanic pauses; its Resume panics.
+type resumePanic struct{ tagNode }
+
+func (resumePanic) CanPause(*flow.Node) bool { return true }
+func (resumePanic) Run(context.Context, *nodes.RunContext, *flow.Job) (nodes.Result, error) {
+	return nodes.Pending(map[string]any{"waiting": true}), nil
+}
+func (resumePanic) Resume(context.Context, *nodes.RunContext, *flow.Job) (nodes.Result, error) {
+	panic("resume exploded")
+}
+
+// A panic in Resume, on a worker: the resumed job is ERROR with the panic, the
+// execution ends ERROR, and the worker runs the next execution.
+func TestFault_PanicInResume(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	eng := newEngine(t, started(), withNodes(func(r *nodes.Registry) { r.MustRegister("resume-panic", resumePanic{}) }))
+	save(t, eng, asyncWF("w", "posts", n("wait", "resume-panic", nil), n("never", "echo", nil)))
+	save(t, eng, asyncWF("ok", "posts", n("e", "echo", nil)))
+	res := after(t, eng, createAction("posts", "w"), record(t, eng, "posts", flow.Record{"title": "t"}), memberA)
+	waitIdle(t, eng)
+	x := res.Executions[0]
+	j := pendingJob(t, eng, x.ID)
+	require.NoError(t, eng.Resume(ctx, j.ID, flow.JobResolved, "go"))
+	eventually(t, 5*time.Second, func() bool { return execution(t, eng, x.ID).Status.Ended() }, "the resumed execution never ended")
+	x = execution(t, eng, x.ID)
+	require.Equal(t, flow.ExecutionError, x.Status)
+	require.Equal(t, `node "wait" (type "resume-panic") panicked: resume exploded`, lastJobMessage(t, eng, x))
+	require.Len(t, jobsOf(t, eng, x.ID), 1)
+
+	res = after(t, eng, createAction("posts", "ok"), record(t, eng, "posts", flow.Record{"title": "t2"}), memberA)
+	waitIdle(t, eng)
+	require.Equal(t, flow.ExecutionResolved, execution(t, eng, res.Executions[0].ID).Status)
+}
