@@ -25,6 +25,12 @@ const (
 // DefaultWorkers is Config.Workers when it is not set.
 const DefaultWorkers = 64
 
+// DefaultMaxClaims is Config.MaxClaims when it is not set.
+const DefaultMaxClaims = executor.DefaultMaxClaims
+
+// ErrInvalidConfig is returned by New for a Config it cannot run with.
+var ErrInvalidConfig = errors.New("invalid engine config")
+
 // Config configures an Engine. Only Collections is required.
 type Config struct {
 	// Store keeps workflows, executions and records. Default: a new in-memory
@@ -73,6 +79,23 @@ type Config struct {
 	// the store, to see changes other processes sharing it made. Default: 5s on
 	// a durable store, never on one that is not (a negative value disables it).
 	RefreshInterval time.Duration
+	// NodeTimeout bounds one run of every node that sets no timeout of its own
+	// (flow.Node.Timeout, milliseconds); 0 (the default): no bound. The node's
+	// context carries the deadline, capped by the workflow's options.timeout. A
+	// node that has not returned NodeTimeoutGrace after its deadline is
+	// abandoned: its job is ERROR ("node X exceeded its timeout of ..."), the
+	// execution ends ERROR, and what the run returns or writes later is dropped.
+	NodeTimeout time.Duration
+	// NodeTimeoutGrace is how long past its deadline a node that ignores its
+	// context is waited for (default 1s).
+	NodeTimeoutGrace time.Duration
+	// MaxClaims is how many times an async execution may be claimed by a worker
+	// without its run finishing (ending, or pausing) before it is quarantined:
+	// ended ERROR with reason flow.ReasonQuarantined and never claimed again, so
+	// an execution whose run kills the process (or keeps failing on a storage
+	// error) cannot take down every process that picks it up. Default
+	// DefaultMaxClaims.
+	MaxClaims int
 	// OnRunDone, if set, is called after every async run of an execution on
 	// this process's workers (ended, or paused again), with the execution as
 	// stored. It runs on the worker: keep it fast (metrics, notifications).
@@ -194,6 +217,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.cfg.Now == nil {
 		e.cfg.Now = time.Now
 	}
+	if e.cfg.MaxClaims <= 0 {
+		e.cfg.MaxClaims = DefaultMaxClaims
+	}
+	if e.cfg.NodeTimeout < 0 || e.cfg.NodeTimeoutGrace < 0 {
+		return nil, fmt.Errorf("actiontrigger: NodeTimeout %s and NodeTimeoutGrace %s may not be negative: %w", e.cfg.NodeTimeout, e.cfg.NodeTimeoutGrace, ErrInvalidConfig)
+	}
 	sc, err := flow.CompileSchema(cfg.Collections)
 	if err != nil {
 		return nil, fmt.Errorf("actiontrigger: %w", err)
@@ -213,6 +242,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.exec = &executor.Executor{
 		Store: e.store, Records: recordRouter{e}, Collections: collectionSet(e.collections), Logger: e.log,
 		Env: cfg.Env, Now: e.cfg.Now, Owner: e.owner, PlanFor: e.planFor,
+		NodeTimeout: cfg.NodeTimeout, NodeGrace: cfg.NodeTimeoutGrace,
 	}
 	e.exec.Init()
 	if err := e.Refresh(ctx); err != nil {
@@ -289,6 +319,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.pool = &executor.Pool{
 		Store: e.store, Owner: e.owner, Workers: e.cfg.Workers, Lease: e.cfg.Lease,
 		PollInterval: e.cfg.PollInterval, Handle: e.handle, Logger: e.log, Now: e.cfg.Now,
+		MaxClaims: e.cfg.MaxClaims,
 	}
 	e.pool.Start(ctx)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -304,8 +335,10 @@ func (e *Engine) Start(ctx context.Context) error {
 }
 
 // Stop stops claiming new work and waits for running executions to finish, or for
-// ctx to end (then running executions are canceled and, on a durable store,
-// resumed later by any process after their lease expires).
+// ctx to end (then running executions are canceled). Executions this process
+// claimed but does not finish (not started yet, or canceled) are given back at
+// once, so another process sharing the store claims them without waiting for
+// their lease to expire, and resumes them after their last committed job.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.lifeMu.Lock()
 	defer e.lifeMu.Unlock()
@@ -357,7 +390,7 @@ func (e *Engine) handle(ctx context.Context, x *flow.Execution) {
 			return
 		}
 		e.log.Error("actiontrigger: execution run failed; it is retried when its lease expires", "execution", x.ID, "workflow", x.Key, "attempt", x.Attempt, "err", err)
-		if x.Attempt >= maxAttempts {
+		if x.Attempt >= e.cfg.MaxClaims {
 			e.failExecution(context.WithoutCancel(ctx), x, err)
 		}
 		return
@@ -367,8 +400,6 @@ func (e *Engine) handle(ctx context.Context, x *flow.Execution) {
 		e.cfg.OnRunDone(out.Execution)
 	}
 }
-
-const maxAttempts = 5
 
 func (e *Engine) failExecution(ctx context.Context, x *flow.Execution, cause error) {
 	err := e.store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {

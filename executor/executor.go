@@ -42,6 +42,12 @@ type Executor struct {
 	// Batches is how many such transactions may run at once (default
 	// DefaultBatches).
 	Batches int
+	// NodeTimeout bounds the run of every node that has no timeout of its own
+	// (flow.Node.Timeout); 0: none. See fault.go.
+	NodeTimeout time.Duration
+	// NodeGrace is how long past its deadline a node that ignores its context
+	// is waited for before it is abandoned (default DefaultNodeGrace).
+	NodeGrace time.Duration
 
 	system map[string]any
 	batch  batcher
@@ -314,12 +320,12 @@ func (p *proc) resume(ctx context.Context, jobID string) error {
 		return p.exit(ctx, flow.JobError, "")
 	}
 	p.exec.ResumeJobID = ""
-	if rs, ok := s.Instruction.(nodes.Resumer); ok {
+	if _, ok := s.Instruction.(nodes.Resumer); ok {
 		var updated *flow.Job
 		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 			rc := p.runContext(s, tx)
 			rc.JobID = job.ID
-			res, rerr := rs.Resume(ctx, rc, job)
+			res, rerr := p.invoke(ctx, s, rc, job, true)
 			updated = job.Clone()
 			fill(updated, res, rerr)
 			updated.UpdatedAt = p.x.now()
@@ -413,7 +419,7 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 			// Outside any transaction: the node may be slow.
 			rc := p.runContext(s, p.x.store(ctx))
 			rc.JobID = job.ID
-			res, rerr := s.Instruction.Run(ctx, rc, prev)
+			res, rerr := p.invoke(ctx, s, rc, prev, false)
 			fill(job, res, rerr)
 			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 				return tx.InsertJobs(ctx, job)
@@ -422,7 +428,7 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 				rc := p.runContext(s, tx)
 				rc.JobID = job.ID
-				res, rerr := s.Instruction.Run(ctx, rc, prev)
+				res, rerr := p.invoke(ctx, s, rc, prev, false)
 				fill(job, res, rerr)
 				if p.tx != nil {
 					// One unit of work for the run: write the jobs with the outcome.
@@ -499,6 +505,10 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 		if status == flow.JobAborted {
 			e.Reason = reason
 		}
+	} else {
+		// The run finished by pausing: the claims of the next run (a resume)
+		// count from zero toward Pool.MaxClaims.
+		e.Attempt = 0
 	}
 	e.Runnable = false
 	e.ResumeJobID = ""

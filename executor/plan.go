@@ -8,6 +8,7 @@ package executor
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
@@ -37,9 +38,13 @@ type Step struct {
 	Instruction nodes.Instruction
 	Compiled    any
 	atomic      bool
-	next        *Step
-	parent      *Step
-	branches    map[int]*Step
+	// canPause: the node may leave its job PENDING (nodes.CanPause).
+	canPause bool
+	// timeout is the node's own timeout (flow.Node.Timeout; 0: the default).
+	timeout  time.Duration
+	next     *Step
+	parent   *Step
+	branches map[int]*Step
 }
 
 // Step returns the compiled node with the given key.
@@ -70,8 +75,8 @@ func Compile(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.CompileContext) (
 	}
 	p.head = head
 	if wf.Sync && p.canPause {
-		for _, s := range p.steps {
-			if pz, ok := s.Instruction.(nodes.Pauser); ok && pz.CanPause(s.Node) {
+		for _, key := range sortedKeys(p.steps) {
+			if s := p.steps[key]; s.canPause {
 				return nil, &flow.ValidationError{Workflow: wf.Key, Node: s.Node.Key, Field: "type",
 					Message: fmt.Sprintf("node type %q can pause, which a sync workflow cannot wait for; make the workflow async", s.Node.Type)}
 			}
@@ -111,18 +116,22 @@ func (p *Plan) compileLine(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.Com
 			return nil, &flow.ValidationError{Workflow: wf.Key, Node: n.Key, Field: "type",
 				Message: fmt.Sprintf("unknown node type %q (registered: %v)", n.Type, reg.Names())}
 		}
+		if n.Timeout < 0 {
+			return nil, &flow.ValidationError{Workflow: wf.Key, Node: n.Key, Field: "timeout",
+				Message: fmt.Sprintf("timeout must be 0 (the engine's default) or a positive number of milliseconds, not %d", n.Timeout)}
+		}
 		compiled, err := in.Compile(cc, n)
 		if err != nil {
 			return nil, err
 		}
-		s := &Step{Node: n, Instruction: in, Compiled: compiled, parent: parent}
+		s := &Step{Node: n, Instruction: in, Compiled: compiled, parent: parent, timeout: time.Duration(n.Timeout) * time.Millisecond}
 		if a, ok := in.(nodes.Atomic); ok && a.Atomic() {
 			s.atomic = true
 		} else {
 			p.atomic = false
 		}
-		if pz, ok := in.(nodes.Pauser); ok && pz.CanPause(n) {
-			p.canPause = true
+		if nodes.CanPause(in, n) {
+			s.canPause, p.canPause = true, true
 		}
 		if len(n.Branches) > 0 {
 			br, ok := in.(nodes.Brancher)
@@ -158,6 +167,15 @@ func (p *Plan) compileLine(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.Com
 		prev = s
 	}
 	return head, nil
+}
+
+func sortedKeys(m map[string]*Step) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func sortedBranches(m map[int][]flow.Node) []int {

@@ -3,7 +3,9 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +13,12 @@ import (
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/storage"
 )
+
+// DefaultMaxClaims is Pool.MaxClaims when it is not set.
+const DefaultMaxClaims = 5
+
+// releaseTimeout bounds the release of unrun claims when a pool stops.
+const releaseTimeout = 10 * time.Second
 
 // Pool claims runnable executions from the store under a lease and runs them on a
 // bounded set of workers. It wakes on Notify (in-process enqueues) and polls as a
@@ -32,8 +40,15 @@ type Pool struct {
 	PollInterval time.Duration
 	// Handle runs one claimed execution.
 	Handle func(ctx context.Context, e *flow.Execution)
-	Logger *slog.Logger
-	Now    func() time.Time
+	// MaxClaims is how many claims an execution may take without its run
+	// finishing (the store counts them in Execution.Attempt; a run that ends or
+	// pauses starts the count again). A claim beyond it quarantines the
+	// execution instead of running it: it ends ERROR with a reason starting
+	// with flow.ReasonQuarantined, its pending jobs are aborted, and it is
+	// never claimed again. Default DefaultMaxClaims.
+	MaxClaims int
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	wake     chan struct{}
 	work     chan *flow.Execution
@@ -44,6 +59,8 @@ type Pool struct {
 	regSeq   uint64
 	cancel   context.CancelFunc
 	runStop  context.CancelFunc
+	stopping atomic.Bool
+	unrun    []string // claimed, not run because the pool stops (guarded by mu)
 	fetchWG  sync.WaitGroup
 	workWG   sync.WaitGroup
 	started  bool
@@ -82,6 +99,9 @@ func (p *Pool) defaults() {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
 	}
+	if p.MaxClaims <= 0 {
+		p.MaxClaims = DefaultMaxClaims
+	}
 }
 
 // Start launches the fetcher, the heartbeat and the workers.
@@ -90,6 +110,8 @@ func (p *Pool) Start(ctx context.Context) {
 	p.wake = make(chan struct{}, 1)
 	p.work = make(chan *flow.Execution, p.Window)
 	p.held = map[string]struct{}{}
+	p.unrun = nil
+	p.stopping.Store(false)
 	base := context.WithoutCancel(ctx)
 	var runCtx context.Context
 	runCtx, p.runStop = context.WithCancel(base)
@@ -115,15 +137,19 @@ func (p *Pool) Notify() {
 	}
 }
 
-// Stop stops claiming, lets the workers finish everything already claimed, and
-// returns when they are done. If ctx ends first, running executions are canceled:
-// their work since the last commit is rolled back and, on a durable store, they
-// are reclaimed when their lease expires.
+// Stop stops claiming, lets the workers finish the executions they are
+// running, and returns when they are done. Executions claimed but not started
+// yet are given back (storage.Queue.ReleaseLeases), so another process can
+// claim them at once instead of after their lease. If ctx ends first, running
+// executions are canceled: their work since the last commit is rolled back,
+// and they are given back too, to be resumed after their last committed job by
+// whichever process claims them.
 func (p *Pool) Stop(ctx context.Context) error {
 	if !p.started {
 		return nil
 	}
 	p.started = false
+	p.stopping.Store(true)
 	p.cancel()
 	p.fetchWG.Wait()
 	close(p.work)
@@ -143,8 +169,25 @@ func (p *Pool) Stop(ctx context.Context) error {
 		close(w.ch)
 	}
 	p.waiters = nil
+	unrun := p.unrun
+	p.unrun = nil
 	p.mu.Unlock()
+	p.release(ctx, unrun)
 	return err
+}
+
+// release gives back claims that were not run.
+func (p *Pool) release(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := p.Store.ReleaseLeases(rctx, p.Owner, ids); err != nil {
+		p.Logger.Error("actiontrigger: release unrun executions; they are claimable when their lease expires", "executions", len(ids), "err", err)
+		return
+	}
+	p.Logger.Debug("actiontrigger: released unrun executions", "executions", len(ids))
 }
 
 // WaitIdle returns once the pool found nothing left to claim and nothing running,
@@ -170,13 +213,65 @@ func (p *Pool) WaitIdle(ctx context.Context) error {
 func (p *Pool) worker(ctx context.Context) {
 	defer p.workWG.Done()
 	for e := range p.work {
-		p.Handle(ctx, e)
+		if p.stopping.Load() {
+			p.mu.Lock()
+			p.unrun = append(p.unrun, e.ID)
+			delete(p.held, e.ID)
+			p.mu.Unlock()
+			p.inflight.Add(-1)
+			continue
+		}
+		p.handle(ctx, e)
 		p.mu.Lock()
 		delete(p.held, e.ID)
+		if ctx.Err() != nil {
+			// Stop canceled the run: this process no longer runs it, so give
+			// it back (a no-op if it finished: its lease is already clear).
+			p.unrun = append(p.unrun, e.ID)
+		}
 		p.mu.Unlock()
 		p.inflight.Add(-1)
 		p.Notify()
 	}
+}
+
+// handle runs Handle; a panic that escapes it (nodes' panics are contained
+// earlier, see fault.go) is logged, and the worker goes on. The execution keeps
+// its lease until it expires, and MaxClaims bounds how often that repeats.
+func (p *Pool) handle(ctx context.Context, e *flow.Execution) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.Logger.Error("actiontrigger: run of an execution panicked", "execution", e.ID, "workflow", e.Key,
+				"attempt", e.Attempt, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	p.Handle(ctx, e)
+}
+
+// quarantine ends an execution claimed more than MaxClaims times as ERROR
+// instead of running it again.
+func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
+	now := p.now()
+	reason := fmt.Sprintf("%s: claimed %d times without finishing a run (MaxClaims %d)", flow.ReasonQuarantined, e.Attempt, p.MaxClaims)
+	err := p.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		u := e.Clone()
+		u.Status = flow.ExecutionError
+		u.Reason = reason
+		u.Runnable, u.ResumeJobID, u.LeaseOwner, u.LeaseUntil = false, "", "", time.Time{}
+		u.EndedAt, u.UpdatedAt = now, now
+		if err := AbortPendingJobs(ctx, tx, e.ID, now); err != nil {
+			return err
+		}
+		return tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: e.Status, LeaseOwner: p.Owner})
+	})
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, flow.ErrConflict) && !errors.Is(err, flow.ErrLeaseLost) {
+			p.Logger.Error("actiontrigger: quarantine execution", "execution", e.ID, "err", err)
+		}
+		return
+	}
+	p.Logger.Error("actiontrigger: execution quarantined: its runs never finish; it is ended ERROR and not claimed again",
+		"execution", e.ID, "workflow", e.Key, "attempt", e.Attempt, "maxClaims", p.MaxClaims)
 }
 
 func (p *Pool) fetcher(ctx context.Context) {
@@ -195,9 +290,41 @@ func (p *Pool) fetcher(ctx context.Context) {
 			startSeq := p.regSeq // waiters registered before this claim began
 			p.mu.Unlock()
 			now := p.now()
-			claimed, err := p.Store.ClaimExecutions(ctx, storage.ClaimParams{Owner: p.Owner, Limit: free, Now: now, LeaseUntil: now.Add(p.Lease)})
+			// A claim is not canceled halfway by Stop (a SQL claim whose
+			// statement ran but whose rows were not read would leave
+			// executions leased to nobody); what it returns after Stop is
+			// given back at once.
+			claimed, err := p.Store.ClaimExecutions(context.WithoutCancel(ctx), storage.ClaimParams{Owner: p.Owner, Limit: free, Now: now, LeaseUntil: now.Add(p.Lease)})
 			if err != nil && ctx.Err() == nil {
 				p.Logger.Error("actiontrigger: claim executions", "err", err)
+			}
+			if ctx.Err() != nil {
+				ids := make([]string, len(claimed))
+				for i, e := range claimed {
+					ids[i] = e.ID
+				}
+				p.release(ctx, ids)
+				return
+			}
+			if n := len(claimed); n > 0 {
+				kept := claimed[:0]
+				for _, e := range claimed {
+					if e.Attempt > p.MaxClaims {
+						p.quarantine(ctx, e)
+						continue
+					}
+					kept = append(kept, e)
+				}
+				claimed = kept
+				if len(claimed) == 0 {
+					// All quarantined: claim again at once.
+					select {
+					case <-ctx.Done():
+						return
+					default:
+						continue
+					}
+				}
 			}
 			if len(claimed) > 0 {
 				p.inflight.Add(int64(len(claimed)))

@@ -132,4 +132,8 @@ const (
 	ReasonParentAborted = "parent_aborted"
 	// ReasonWorkflowDeleted: the workflow was deleted while the execution waited.
 	ReasonWorkflowDeleted = "workflow_deleted"
+	// ReasonQuarantined starts the reason of an execution ended ERROR because
+	// workers claimed it too many times without its run finishing (a run that
+	// kills the process, or keeps failing): "quarantined: claimed 6 times ...".
+	ReasonQuarantined = "quarantined"
 )

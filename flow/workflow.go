@@ -136,6 +136,12 @@ type Node struct {
 	// Type names the instruction in the node registry ("condition", "create", ...).
 	Type   string         `json:"type"`
 	Config map[string]any `json:"config,omitempty"`
+	// Timeout bounds one run of the node, in milliseconds (0: the engine's
+	// default, Config.NodeTimeout; negative values are refused when saved). The
+	// node's context carries the deadline, capped by the workflow's
+	// options.timeout; a run that overruns it by more than a grace period is
+	// abandoned and its job is ERROR.
+	Timeout int64 `json:"timeout,omitempty"`
 	// Branches of a branching node, keyed by branch index (condition: 1 = true,
 	// 0 = false). Each branch is a line of nodes run in order. The next node of the
 	// enclosing line runs after the branch resolves.

@@ -71,9 +71,10 @@ func withAPIOptions(f func(*httptrigger.APIOptions)) envOpt {
 }
 
 // hangNode returns a PENDING job without declaring that it can pause (no
-// nodes.Pauser), so a sync workflow holding it can be saved: it stands for the
-// reference's async-only nodes that only the client keeps out of sync
-// workflows (REF B.8, "hangs").
+// nodes.Pauser or nodes.Resumer), so a sync workflow holding it can be saved:
+// it stands for the reference's async-only nodes that only the client keeps
+// out of sync workflows (REF B.8, "hangs"). The engine does not let it hang:
+// a PENDING result from a node that cannot pause is an ERROR job.
 type hangNode struct{}
 
 func (hangNode) Compile(*nodes.CompileContext, *flow.Node) (any, error) { return nil, nil }

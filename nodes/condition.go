@@ -89,20 +89,20 @@ func (Condition) Run(_ context.Context, r *RunContext, _ *flow.Job) (Result, err
 	if cc.calc != nil {
 		ok, err := cc.calc.Evaluate(r.Scope)
 		if err != nil {
-			return Result{Status: flow.JobError, Result: err.Error()}, nil
+			return Errored(err.Error()), nil
 		}
 		result = ok
 	} else {
 		v, err := cc.prog.Run(r.Scope)
 		if err != nil {
-			return Result{Status: flow.JobError, Result: err.Error()}, nil
+			return Errored(err.Error()), nil
 		}
 		result = v
 	}
 	if !truthy(result) && cc.rejectOnFalse {
-		return Result{Status: flow.JobFailed, Result: result}, nil
+		return Failed(result), nil
 	}
-	res := Result{Status: flow.JobResolved, Result: result}
+	res := Resolved(result)
 	switch result {
 	case true:
 		res.Branch = &branchTrue

@@ -91,7 +91,7 @@ func (Create) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 			return Result{}, err
 		}
 	}
-	return Result{Status: flow.JobResolved, Result: StripHidden(r.Collections, cc.coll, rec)}, nil
+	return Resolved(StripHidden(r.Collections, cc.coll, rec)), nil
 }
 
 // CheckAppend validates an association path ("category", "post.category") from coll.

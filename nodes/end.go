@@ -39,7 +39,7 @@ func (End) Compile(c *CompileContext, node *flow.Node) (any, error) {
 
 // Run implements Instruction.
 func (End) Run(_ context.Context, r *RunContext, _ *flow.Job) (Result, error) {
-	return Result{Status: r.Compiled.(flow.JobStatus), End: true}, nil
+	return Ended(r.Compiled.(flow.JobStatus)), nil
 }
 
 // ResponseMessage is the "response-message" node: it renders config.message and
@@ -73,7 +73,7 @@ func (ResponseMessage) Run(_ context.Context, r *RunContext, _ *flow.Job) (Resul
 	}
 	msg := toText(rendered)
 	r.AddMessage(Message{Message: msg})
-	return Result{Status: flow.JobResolved, Result: map[string]any{"message": msg}}, nil
+	return Resolved(map[string]any{"message": msg}), nil
 }
 
 func toText(v any) string {

@@ -182,7 +182,7 @@ func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 	p := r.Compiled.(*ManualPlan)
 	users := p.Assignees(r.Scope)
 	if len(users) == 0 {
-		return Result{Status: flow.JobResolved}, nil
+		return Resolved(nil), nil
 	}
 	title, _ := p.title.Render(r.Scope).(string)
 	now := r.Now
@@ -196,7 +196,7 @@ func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 			return Result{}, fmt.Errorf("manual: save task for user %s: %w", u, err)
 		}
 	}
-	res := Result{Status: flow.JobPending}
+	res := Pending(nil)
 	if p.Mode != ModeSingle {
 		res.Result = []any{}
 	}
@@ -205,7 +205,7 @@ func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 
 // Resume implements Resumer: the job is as the decisive submission left it.
 func (Manual) Resume(_ context.Context, _ *RunContext, j *flow.Job) (Result, error) {
-	return Result{Status: j.Status, Result: j.Result, Meta: j.Meta}, nil
+	return WithStatus(j.Status, j.Result).WithMeta(j.Meta), nil
 }
 
 // Assignees renders the assignee list: flattened, de-duplicated, empty entries

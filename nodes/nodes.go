@@ -38,8 +38,10 @@ type Instruction interface {
 }
 
 // Pauser is implemented by instructions that can return a PENDING job (manual
-// approval, prompts). Sync workflows may not contain them: they are rejected when
-// saved, since a sync run cannot wait.
+// approval, prompts), to say for which nodes. Sync workflows may not contain a
+// node that can pause (CanPause): they are rejected when saved, since a sync run
+// cannot wait. An instruction without Pauser can pause when it implements
+// Resumer.
 type Pauser interface {
 	CanPause(node *flow.Node) bool
 }
@@ -68,8 +70,13 @@ type Brancher interface {
 }
 
 // Result is what an instruction's run produced; the engine saves it as a job.
+// Build it with the constructors (Resolved, Failed, Rejected, Errored, Pending,
+// Ended, WithStatus) rather than as a literal: the zero Status is PENDING, so a
+// literal that forgets Status asks to pause. A node that cannot pause (see
+// CanPause) and returns PENDING anyway gets an ERROR job that says so.
 type Result struct {
-	// Status of the job; PENDING pauses the execution.
+	// Status of the job; PENDING pauses the execution (only for nodes that can
+	// pause, see CanPause).
 	Status flow.JobStatus
 	// Result is the job's result, visible to later nodes as $jobsMapByNodeKey.<key>.
 	Result any
@@ -82,6 +89,86 @@ type Result struct {
 	// End ends the whole execution with Status, even from inside a branch.
 	End bool
 }
+
+// Resolved is a RESOLVED outcome whose job result is value: the execution goes
+// on with the next node.
+func Resolved(value any) Result { return Result{Status: flow.JobResolved, Result: value} }
+
+// Failed is a FAILED outcome (the node decided the run must not go on, as the
+// condition node's rejectOnFalse does): the execution ends FAILED.
+func Failed(value any) Result { return Result{Status: flow.JobFailed, Result: value} }
+
+// Rejected is a REJECTED outcome (an approver said no): the execution ends
+// REJECTED.
+func Rejected(value any) Result { return Result{Status: flow.JobRejected, Result: value} }
+
+// Errored is an ERROR outcome with value as the job result, for a node that
+// reports its error as data; returning a non-nil error from Run does the same
+// with {"message": err.Error()} as the result. The execution ends ERROR.
+func Errored(value any) Result { return Result{Status: flow.JobError, Result: value} }
+
+// Pending pauses the execution with a PENDING job holding meta, until the job
+// is resumed (Engine.Resume, or a task submission of the manual node). Only a
+// node that can pause (CanPause) may return it.
+func Pending(meta map[string]any) Result { return Result{Status: flow.JobPending, Meta: meta} }
+
+// Ended ends the whole execution with status, even from inside a branch, as the
+// end node does (RESOLVED or FAILED).
+func Ended(status flow.JobStatus) Result { return Result{Status: status, End: true} }
+
+// WithStatus is an outcome with a custom job status: a positive one resolves
+// the execution, a negative one fails it (as in the reference system).
+func WithStatus(status flow.JobStatus, value any) Result {
+	return Result{Status: status, Result: value}
+}
+
+// OnBranch returns r choosing branch i of a branching node (Brancher).
+func (r Result) OnBranch(i int) Result {
+	r.Branch = &i
+	return r
+}
+
+// WithResult returns r with value as the job result.
+func (r Result) WithResult(value any) Result {
+	r.Result = value
+	return r
+}
+
+// WithMeta returns r with meta stored with the job.
+func (r Result) WithMeta(meta map[string]any) Result {
+	r.Meta = meta
+	return r
+}
+
+// WithLog returns r with log stored with the job.
+func (r Result) WithLog(log string) Result {
+	r.Log = log
+	return r
+}
+
+// CanPause reports whether instruction in may leave node n's job PENDING: when
+// it implements Pauser, what its CanPause says; otherwise whether it implements
+// Resumer. A sync workflow holding such a node is refused when saved, and a
+// node that cannot pause but returns PENDING gets an ERROR job (ErrCannotPause).
+func CanPause(in Instruction, n *flow.Node) bool {
+	if pz, ok := in.(Pauser); ok {
+		return pz.CanPause(n)
+	}
+	_, ok := in.(Resumer)
+	return ok
+}
+
+// Faults of a node's run that the engine records as an ERROR job (the message
+// of the job's result says which node and why); errors.Is matches them on the
+// error the executor builds.
+var (
+	// ErrPanic: the node's Run or Resume panicked.
+	ErrPanic = errors.New("node panicked")
+	// ErrTimeout: the node ran past its timeout.
+	ErrTimeout = errors.New("node exceeded its timeout")
+	// ErrCannotPause: the node returned a PENDING result but cannot pause.
+	ErrCannotPause = errors.New("node returned PENDING but cannot pause")
+)
 
 // Message is a response message produced by a response-message node during a
 // sync run; it comes back with the sync outcome.

@@ -187,6 +187,11 @@ type Queue interface {
 	// ExtendLeases moves the lease end of the executions owner still holds to
 	// until and returns the ids it no longer holds.
 	ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) (lost []string, err error)
+	// ReleaseLeases gives back executions owner claimed but did not run (a
+	// worker pool that stops): it clears their lease, so any process may claim
+	// them at once, and takes back the Attempt their claim counted. Executions
+	// whose lease owner no longer holds, or that are gone, are left alone.
+	ReleaseLeases(ctx context.Context, owner string, ids []string) error
 }
 
 // Filter selects records: each field must equal the value, or be one of the values

@@ -203,6 +203,32 @@ func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*
 	return out, nil
 }
 
+// ReleaseLeases clears the leases owner holds on ids and takes back their
+// claims' Attempt, in one write transaction.
+func (s *Store) ReleaseLeases(ctx context.Context, owner string, ids []string) error {
+	if len(ids) == 0 || owner == "" {
+		return nil
+	}
+	return s.write(ctx, func(t *txState) error {
+		for _, id := range ids {
+			obj, err := t.getID(kindExecution, id)
+			if err != nil {
+				return err
+			}
+			if obj == nil || obj.(*execRow).e.LeaseOwner != owner {
+				continue
+			}
+			r := *obj.(*execRow)
+			r.e.LeaseOwner, r.e.LeaseUntil = "", time.Time{}
+			r.e.Attempt = max(r.e.Attempt-1, 0)
+			if err := t.putExec(&r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // ExtendLeases moves the lease end of the executions owner holds to until and
 // returns the ids it does not hold (any more).
 func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) ([]string, error) {

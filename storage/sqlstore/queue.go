@@ -89,6 +89,24 @@ func prefixCols(prefix, cols string) string {
 	return out
 }
 
+// ReleaseLeases clears the leases owner holds on ids and takes back their
+// claims' Attempt, in one statement.
+func (s *Store) ReleaseLeases(ctx context.Context, owner string, ids []string) error {
+	if len(ids) == 0 || owner == "" {
+		return nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, owner)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	query := s.st.q("UPDATE actiontrigger_executions SET lease_owner = '', lease_until = NULL, attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END WHERE lease_owner = ? AND id IN (" + placeholders(len(ids)) + ")")
+	return s.writeAuto(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, query, args...)
+		return s.st.mapErr(err, "release leases")
+	})
+}
+
 // ExtendLeases moves the lease end of the executions owner holds to until and
 // returns the ids it does not hold.
 func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) ([]string, error) {

@@ -241,6 +241,35 @@ func testQueue(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		require.Equal(t, executionIDs(es), executionIDs(got))
 		require.Equal(t, 1, got[0].Attempt)
 	})
+
+	t.Run("ReleaseLeases", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := newStore(t), t.Context()
+		w := seedWorkflow(t, s)
+		es := insertRunnable(t, s, w, 0, 4)
+		got := claim(t, s, "A", 3, at(10), time.Hour)
+		require.Equal(t, executionIDs(es[:3]), executionIDs(got))
+		// B's claim takes the last one; A's release must leave it alone.
+		require.Equal(t, executionIDs(es[3:]), executionIDs(claim(t, s, "B", 5, at(10), time.Hour)))
+		require.NoError(t, s.ReleaseLeases(ctx, "A", []string{es[0].ID, es[1].ID, es[3].ID, "missing"}))
+		require.NoError(t, s.ReleaseLeases(ctx, "A", nil))
+		for i, want := range []struct {
+			owner   string
+			attempt int
+		}{{"", 0}, {"", 0}, {"A", 1}, {"B", 1}} {
+			stored, err := s.GetExecution(ctx, es[i].ID)
+			require.NoError(t, err)
+			require.Equal(t, want.owner, stored.LeaseOwner, "execution %d", i)
+			require.Equal(t, want.owner == "", stored.LeaseUntil.IsZero(), "execution %d lease end", i)
+			require.Equal(t, want.attempt, stored.Attempt, "execution %d", i)
+			require.True(t, stored.Runnable, "execution %d", i)
+		}
+		// Released ones are claimable at once, long before the hour-long
+		// leases end; the others are not.
+		again := claim(t, s, "C", 5, at(11), time.Hour)
+		require.Equal(t, executionIDs(es[:2]), executionIDs(again))
+		require.Equal(t, 1, again[0].Attempt)
+	})
 }
 
 var (
