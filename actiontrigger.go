@@ -93,8 +93,10 @@ type Config struct {
 	// without its run finishing (ending, or pausing) before it is quarantined:
 	// ended ERROR with reason flow.ReasonQuarantined and never claimed again, so
 	// an execution whose run kills the process (or keeps failing on a storage
-	// error) cannot take down every process that picks it up. Default
-	// DefaultMaxClaims.
+	// error) cannot take down every process that picks it up. A claim given
+	// back by a graceful Stop does not count; one lost to a crash (a kill, an
+	// out-of-memory) does, whatever its cause, so raise it where processes
+	// are killed often. Default DefaultMaxClaims.
 	MaxClaims int
 	// OnRunDone, if set, is called after every async run of an execution on
 	// this process's workers (ended, or paused again), with the execution as
