@@ -109,8 +109,8 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 			}
 		}
 		scope := expression.Scope{"$context": x.Context, "$jobsMapByNodeKey": jobsMap, "$env": e.cfg.Env}
-		dec, err = mp.Submit(ctx, nodes.SubmitParams{
-			Store: tx, Task: t, Job: j, Execution: x, Scope: scope,
+		dec, err = mp.Submit(storage.WithTx(ctx, tx), nodes.SubmitParams{
+			Store: tx, Records: e.Records(), Task: t, Job: j, Execution: x, Scope: scope,
 			UserID: uid, User: e.userContext(user), Submission: submission, Now: now,
 		})
 		if err != nil {

@@ -62,18 +62,18 @@ type apprSpyTx struct {
 // apprSpyStore wraps a store to count committed approval decisions and resumes
 // and to inject failures; everything else passes through.
 type apprSpyStore struct {
-	storage.Store
+	storagetest.RecordsStore
 	st *apprSpyState
 	tx *apprSpyTx // nil outside InTx
 }
 
 func (s *apprSpyStore) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
 	if s.tx != nil {
-		return s.Store.InTx(ctx, func(ctx context.Context, _ storage.Store) error { return fn(ctx, s) })
+		return s.RecordsStore.InTx(ctx, func(ctx context.Context, _ storage.Store) error { return fn(ctx, s) })
 	}
 	txc := &apprSpyTx{}
-	err := s.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
-		return fn(ctx, &apprSpyStore{Store: tx, st: s.st, tx: txc})
+	err := s.RecordsStore.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		return fn(ctx, &apprSpyStore{RecordsStore: tx.(storagetest.RecordsStore), st: s.st, tx: txc})
 	})
 	if err == nil {
 		s.st.decided.Add(txc.decided.Load())
@@ -87,7 +87,7 @@ func (s *apprSpyStore) UpdateJob(ctx context.Context, j *flow.Job, expect flow.J
 	if deciding && s.st.failManualDecision.Load() {
 		return fmt.Errorf("appr spy: injected failure: %w", flow.ErrStorage)
 	}
-	if err := s.Store.UpdateJob(ctx, j, expect); err != nil {
+	if err := s.RecordsStore.UpdateJob(ctx, j, expect); err != nil {
 		return err
 	}
 	if deciding {
@@ -101,7 +101,7 @@ func (s *apprSpyStore) UpdateJob(ctx context.Context, j *flow.Job, expect flow.J
 }
 
 func (s *apprSpyStore) UpdateExecution(ctx context.Context, e *flow.Execution, expect storage.ExecutionExpect) error {
-	if err := s.Store.UpdateExecution(ctx, e, expect); err != nil {
+	if err := s.RecordsStore.UpdateExecution(ctx, e, expect); err != nil {
 		return err
 	}
 	if e.ResumeJobID != "" {
@@ -129,7 +129,7 @@ func apprNew(t testing.TB, opts ...apprOpt) *apprEnv {
 	ctx := context.Background()
 	spy := &apprSpyState{}
 	cfg := actiontrigger.Config{
-		Store:       &apprSpyStore{Store: memory.New(), st: spy},
+		Store:       &apprSpyStore{RecordsStore: memory.New(), st: spy},
 		Collections: storagetest.Collections(),
 		Logger:      apprQuiet,
 	}
@@ -146,7 +146,7 @@ func apprNew(t testing.TB, opts ...apprOpt) *apprEnv {
 	})
 	e := &apprEnv{t: t, ctx: ctx, eng: eng, spy: spy}
 	if _, ok := eng.Collection("users"); ok {
-		if _, err := eng.Store().GetRecord(ctx, "users", flow.Record{"id": 2}, nil); errors.Is(err, flow.ErrNotFound) {
+		if _, err := eng.Records().GetRecord(ctx, "users", flow.Record{"id": 2}, nil); errors.Is(err, flow.ErrNotFound) {
 			e.users(2, 3)
 		}
 	}
@@ -157,7 +157,7 @@ func apprNew(t testing.TB, opts ...apprOpt) *apprEnv {
 func (e *apprEnv) users(ids ...int) {
 	e.t.Helper()
 	for _, id := range ids {
-		_, err := e.eng.Store().CreateRecord(e.ctx, "users", flow.Record{"id": id, "nickname": fmt.Sprintf("u%d", id)})
+		_, err := e.eng.Records().CreateRecord(e.ctx, "users", flow.Record{"id": id, "nickname": fmt.Sprintf("u%d", id)})
 		require.NoError(e.t, err)
 	}
 }
@@ -192,7 +192,7 @@ func (e *apprEnv) trigger(key string, post flow.Record) *flow.Execution {
 
 func (e *apprEnv) triggerOn(collection, key string, values flow.Record, user actiontrigger.User) *flow.Execution {
 	e.t.Helper()
-	rec, err := e.eng.Store().CreateRecord(e.ctx, collection, values)
+	rec, err := e.eng.Records().CreateRecord(e.ctx, collection, values)
 	require.NoError(e.t, err)
 	res, err := e.eng.AfterAction(e.ctx, actiontrigger.Action{Collection: collection, Name: actiontrigger.ActionCreate, TriggerWorkflows: key}, rec, user)
 	require.NoError(e.t, err)
@@ -308,7 +308,7 @@ func (e *apprEnv) mustSubmit(taskID string, user actiontrigger.User, sub map[str
 
 func (e *apprEnv) records(collection string, f storage.Filter) []flow.Record {
 	e.t.Helper()
-	list, err := e.eng.Store().ListRecords(e.ctx, collection, f, nil)
+	list, err := e.eng.Records().ListRecords(e.ctx, collection, f, nil)
 	require.NoError(e.t, err)
 	return list
 }
@@ -918,7 +918,7 @@ func TestApprovalUpdateForm(t *testing.T) {
 	f["collection"] = "posts"
 	f["filter"] = map[string]any{"id": "{{$context.data.id}}"}
 	e.save("w", apprManual(apprIDs(2), 0, map[string]any{"f1": f}))
-	other, err := e.eng.Store().CreateRecord(e.ctx, "posts", flow.Record{"title": "t1"})
+	other, err := e.eng.Records().CreateRecord(e.ctx, "posts", flow.Record{"title": "t1"})
 	require.NoError(t, err)
 	x := e.trigger("w", flow.Record{"title": "t1"})
 	postID := x.Context["data"].(map[string]any)["id"]
@@ -926,10 +926,10 @@ func TestApprovalUpdateForm(t *testing.T) {
 
 	e.mustSubmit(e.taskOf(x.ID, apprUserA).ID, apprUserA, apprSub("f1", map[string]any{"title": "t2"}, "resolve"))
 	e.waitStatus(x.ID, flow.ExecutionResolved)
-	post, err := e.eng.Store().GetRecord(e.ctx, "posts", flow.Record{"id": postID}, nil)
+	post, err := e.eng.Records().GetRecord(e.ctx, "posts", flow.Record{"id": postID}, nil)
 	require.NoError(t, err)
 	require.Equal(t, "t2", post["title"])
-	untouched, err := e.eng.Store().GetRecord(e.ctx, "posts", flow.Record{"id": other["id"]}, nil)
+	untouched, err := e.eng.Records().GetRecord(e.ctx, "posts", flow.Record{"id": other["id"]}, nil)
 	require.NoError(t, err)
 	require.Equal(t, "t1", untouched["title"], "only the filtered record changes")
 }
@@ -964,9 +964,9 @@ func TestApprovalNestedAssigneeTemplate(t *testing.T) {
 	e.saveWF(flow.Workflow{Key: "w", Enabled: true,
 		Config: flow.TriggerConfig{Collection: "posts", Appends: []string{"category", "category.posts"}},
 		Nodes:  []flow.Node{apprManual([]any{"{{$context.data.category.posts.createdById}}"}, 0, apprStdForms())}})
-	cat, err := e.eng.Store().CreateRecord(e.ctx, "categories", flow.Record{"title": "c1"})
+	cat, err := e.eng.Records().CreateRecord(e.ctx, "categories", flow.Record{"title": "c1"})
 	require.NoError(t, err)
-	_, err = e.eng.Store().CreateRecord(e.ctx, "posts", flow.Record{"title": "p0", "categoryId": cat["id"], "createdById": 2})
+	_, err = e.eng.Records().CreateRecord(e.ctx, "posts", flow.Record{"title": "p0", "categoryId": cat["id"], "createdById": 2})
 	require.NoError(t, err)
 	x := e.trigger("w", flow.Record{"title": "p1", "categoryId": cat["id"], "createdById": 2})
 	require.Equal(t, flow.ExecutionStarted, x.Status)
@@ -1195,7 +1195,7 @@ func TestApprovalCancelRacesSubmit(t *testing.T) {
 // store (a restarted process) takes the submission and resumes it.
 func TestApprovalResumeOnAnotherEngine(t *testing.T) {
 	t.Parallel()
-	store := &apprSpyStore{Store: memory.New(), st: &apprSpyState{}}
+	store := &apprSpyStore{RecordsStore: memory.New(), st: &apprSpyState{}}
 	useStore := func(c *actiontrigger.Config) { c.Store = store }
 	e1 := apprNew(t, useStore)
 	e1.save("w", apprManual(apprIDs(2), 0, apprStdForms()), apprAfter())
@@ -1689,7 +1689,7 @@ func TestApprovalSubmissionNotAliased(t *testing.T) {
 // one that picks the resumed execution up) so that an early return shows.
 func TestApprovalWaitIdleAfterSubmit(t *testing.T) {
 	t.Parallel()
-	hs := &apprHoldStore{Store: memory.New(), entered: make(chan struct{}), release: make(chan struct{}), gate: make(chan struct{})}
+	hs := &apprHoldStore{RecordsStore: memory.New(), entered: make(chan struct{}), release: make(chan struct{}), gate: make(chan struct{})}
 	e := apprNew(t, func(c *actiontrigger.Config) { c.Store = hs })
 	t.Cleanup(hs.unhold) // registered after apprNew's: runs before the engine stops
 	e.save("w", apprManual(apprIDs(2), 0, apprStdForms()), apprAfter())
@@ -1713,7 +1713,7 @@ func TestApprovalWaitIdleAfterSubmit(t *testing.T) {
 // apprHoldStore holds one empty claim of the worker pool (once hold is set)
 // until unhold; the claims after it wait a further 300ms.
 type apprHoldStore struct {
-	storage.Store
+	storagetest.RecordsStore
 	hold            atomic.Bool
 	gated           atomic.Bool
 	entered         chan struct{}
@@ -1735,7 +1735,7 @@ func (s *apprHoldStore) ClaimExecutions(ctx context.Context, p storage.ClaimPara
 	if s.gated.Load() {
 		<-s.gate
 	}
-	got, err := s.Store.ClaimExecutions(ctx, p)
+	got, err := s.RecordsStore.ClaimExecutions(ctx, p)
 	if len(got) == 0 && s.hold.CompareAndSwap(true, false) {
 		close(s.entered)
 		<-s.release

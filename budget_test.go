@@ -78,7 +78,7 @@ func TestBudget_TemplateRenderIsAnErrorJob(t *testing.T) {
 	msg := fmt.Sprint(job.Result)
 	require.Contains(t, msg, "budget exceeded")
 	require.Contains(t, msg, "exceeds MaxRenderBytes (1048576)")
-	comments, err := eng.Store().ListRecords(testCtx(t), "comments", nil, nil)
+	comments, err := eng.Records().ListRecords(testCtx(t), "comments", nil, nil)
 	require.NoError(t, err)
 	require.Empty(t, comments, "nothing was created")
 }

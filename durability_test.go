@@ -111,7 +111,7 @@ func durQueue(t *testing.T, ctx context.Context, store storage.Store, n, batch i
 		}
 		require.NoError(t, store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 			for _, r := range recs {
-				if _, err := tx.CreateRecord(ctx, "expenses", r); err != nil {
+				if _, err := tx.(storage.RecordStore).CreateRecord(ctx, "expenses", r); err != nil {
 					return err
 				}
 			}
@@ -286,7 +286,7 @@ func durCheck(t *testing.T, ctx context.Context, store storage.Store, n int) (re
 		}
 	}
 
-	ledger, err := store.ListRecords(ctx, "ledger", nil, nil)
+	ledger, err := store.(storage.RecordStore).ListRecords(ctx, "ledger", nil, nil)
 	require.NoError(t, err)
 	perExpense := map[string]int{}
 	for _, r := range ledger {

@@ -83,7 +83,7 @@ func ExampleEngine_AfterActionTx() {
 
 	_ = eng.WaitIdle(ctx)
 	xs, _ := eng.Executions(ctx, actiontrigger.ExecutionFilter{Key: "book"})
-	ledger, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	ledger, _ := eng.Records().ListRecords(ctx, "ledger", nil, nil)
 	var rows int
 	_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM app_expenses`).Scan(&rows)
 	fmt.Println("rows:", rows, "executions:", len(xs), xs[0].Status, "ledger:", ledger[0]["title"])
@@ -110,7 +110,7 @@ func ExampleEngine_InTx() {
 	createExpense := func(ctx context.Context, title string, amount float64) error {
 		return eng.InTx(ctx, func(ctx context.Context) error {
 			tx, _ := storage.TxFrom(ctx)
-			rec, err := tx.CreateRecord(ctx, "expenses", flow.Record{"title": title, "amount": amount})
+			rec, err := tx.(storage.RecordStore).CreateRecord(ctx, "expenses", flow.Record{"title": title, "amount": amount})
 			if err != nil {
 				return err
 			}
@@ -127,7 +127,7 @@ func ExampleEngine_InTx() {
 	fmt.Println(createExpense(ctx, "Refund", -5))
 	fmt.Println(createExpense(ctx, "Taxi", 40))
 	_ = eng.WaitIdle(ctx)
-	expenses, _ := eng.Store().ListRecords(ctx, "expenses", nil, nil)
+	expenses, _ := eng.Records().ListRecords(ctx, "expenses", nil, nil)
 	xs, _ := eng.Executions(ctx, actiontrigger.ExecutionFilter{Key: "book"})
 	fmt.Println("expenses:", len(expenses), "executions:", len(xs), xs[0].Status)
 	// Output:

@@ -63,7 +63,7 @@ func Example_localSync() {
 	if errors.As(err, &se) {
 		fmt.Println(se.Kind, se.Messages[0].Message)
 	}
-	booked, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	booked, _ := eng.Records().ListRecords(ctx, "ledger", nil, nil)
 	fmt.Println("booked:", len(booked), booked[0]["title"])
 	// Output:
 	// RESOLVED <nil>
@@ -91,7 +91,7 @@ func Example_localAsync() {
 
 	_ = eng.WaitIdle(ctx)
 	x, _ := eng.Execution(ctx, res.Executions[0].ID)
-	ledger, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	ledger, _ := eng.Records().ListRecords(ctx, "ledger", nil, nil)
 	fmt.Println(x.Status, ledger[0]["title"], ledger[0]["note"])
 	// Output:
 	// QUEUEING <nil>
@@ -112,7 +112,7 @@ func Example_globalMode() {
 	created, _ := eng.AfterAction(ctx, actiontrigger.Action{Collection: "expenses", Name: actiontrigger.ActionCreate}, map[string]any{"id": 1, "title": "Taxi"}, user)
 	updated, _ := eng.AfterAction(ctx, actiontrigger.Action{Collection: "expenses", Name: actiontrigger.ActionUpdate}, map[string]any{"id": 1, "title": "Taxi (fixed)"}, user)
 	fmt.Println("on create:", len(created.Executions), "on update:", len(updated.Executions))
-	log, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	log, _ := eng.Records().ListRecords(ctx, "ledger", nil, nil)
 	fmt.Println(log[0]["note"])
 	// Output:
 	// on create: 0 on update: 1
@@ -124,7 +124,7 @@ func Example_globalMode() {
 func Example_associationPath() {
 	ctx := context.Background()
 	eng, _ := actiontrigger.New(ctx, actiontrigger.Config{Collections: exampleCollections(), Logger: quiet})
-	cat, _ := eng.Store().CreateRecord(ctx, "categories", flow.Record{"title": "Travel"})
+	cat, _ := eng.Records().CreateRecord(ctx, "categories", flow.Record{"title": "Travel"})
 	_, _ = eng.SaveWorkflow(ctx, flow.Workflow{
 		Key: "category-note", Sync: true, Enabled: true,
 		Config: flow.TriggerConfig{Collection: "categories"},
@@ -223,7 +223,7 @@ func Example_approval() {
 
 	_ = eng.WaitIdle(ctx)
 	x, _ = eng.Execution(ctx, x.ID)
-	ledger, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	ledger, _ := eng.Records().ListRecords(ctx, "ledger", nil, nil)
 	fmt.Println(x.Status, ledger[0]["title"], ledger[0]["note"])
 	// Output:
 	// STARTED 1 Approve Flight

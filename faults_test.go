@@ -44,7 +44,7 @@ func (stallNode) Compile(c *nodes.CompileContext, node *flow.Node) (any, error) 
 
 func (s stallNode) Run(ctx context.Context, r *nodes.RunContext, _ *flow.Job) (nodes.Result, error) {
 	time.Sleep(r.Compiled.(time.Duration))
-	_, err := r.Store.CreateRecord(context.WithoutCancel(ctx), "posts", flow.Record{"title": "late"})
+	_, err := r.Records.CreateRecord(context.WithoutCancel(ctx), "posts", flow.Record{"title": "late"})
 	s.done <- err
 	return nodes.Resolved("late"), nil
 }
@@ -222,7 +222,7 @@ func TestFault_Timeout(t *testing.T) {
 				case <-time.After(5 * time.Second):
 					t.Fatal("the stalled node never returned")
 				}
-				late, err := eng.Store().ListRecords(context.Background(), "posts", storage.Filter{"title": "late"}, nil)
+				late, err := eng.Records().ListRecords(context.Background(), "posts", storage.Filter{"title": "late"}, nil)
 				require.NoError(t, err)
 				require.Empty(t, late)
 				require.Len(t, jobsOf(t, eng, xs[0].ID), 2)

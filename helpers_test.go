@@ -175,7 +175,7 @@ func updateAction(collection, triggerWorkflows string) actiontrigger.Action {
 // record creates a record through the store (the host's write).
 func record(t *testing.T, eng *actiontrigger.Engine, collection string, values flow.Record) flow.Record {
 	t.Helper()
-	rec, err := eng.Store().CreateRecord(context.Background(), collection, values)
+	rec, err := eng.Records().CreateRecord(context.Background(), collection, values)
 	require.NoError(t, err, "create %s record", collection)
 	return rec
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
+	"github.com/actiontrigger/actiontrigger/storage/storagetest"
 )
 
 // Engine.InTx is the host's unit of work on any store, the memory store
@@ -56,13 +57,13 @@ func TestWithSQLTxNeedsCapability(t *testing.T) {
 
 // failingStore fails InsertExecution with a database error, in and outside
 // units of work.
-type failingStore struct{ storage.Store }
+type failingStore struct{ storagetest.RecordsStore }
 
 var errDisk = errors.New("disk I/O error")
 
 func (s failingStore) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
-	return s.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
-		return fn(ctx, failingStore{tx})
+	return s.RecordsStore.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		return fn(ctx, failingStore{tx.(storagetest.RecordsStore)})
 	})
 }
 

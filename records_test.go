@@ -13,6 +13,8 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/memory"
+	"github.com/actiontrigger/actiontrigger/storage/storagetest"
 )
 
 // hostRecords is a host's own implementation of the records port: a map per
@@ -166,4 +168,42 @@ func TestHostRecordsMustBeDeclared(t *testing.T) {
 		Records:     map[string]storage.Records{"nope": newHostRecords()},
 	})
 	require.ErrorIs(t, err, flow.ErrUnknownCollection)
+}
+
+// The engine runs on a store of engine state alone when the host backs every
+// collection; a collection left without records is refused at New.
+func TestStateOnlyStore(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	host := newHostRecords()
+	colls := []flow.Collection{
+		{Name: "expenses", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}},
+		{Name: "ledger", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "note", Type: flow.FieldString}}},
+	}
+	_, err := actiontrigger.New(ctx, actiontrigger.Config{
+		Store: storagetest.StateOnly(memory.New()), Collections: colls,
+		Records: map[string]storage.Records{"expenses": host},
+	})
+	require.ErrorIs(t, err, storage.ErrNotSupported)
+	require.ErrorContains(t, err, `"ledger"`)
+
+	eng := newEngine(t, started(), withConfig(func(c *actiontrigger.Config) {
+		c.Store = storagetest.StateOnly(testStore(t))
+		c.Collections = colls
+		c.Records = map[string]storage.Records{"expenses": host, "ledger": host}
+	}))
+	book := n("book", "create", map[string]any{"collection": "ledger", "params": map[string]any{
+		"values": map[string]any{"note": "booked {{$context.data.title}}"}}})
+	save(t, eng, syncWF("sync", "expenses", book))
+	save(t, eng, asyncWF("async", "expenses", book))
+	rec := host.put("expenses", flow.Record{"id": int64(1), "title": "taxi"})
+	res := after(t, eng, createAction("expenses", "sync,async"), rec, memberA)
+	require.Len(t, res.Executions, 2)
+	waitIdle(t, eng)
+	for _, x := range allExecs(t, eng) {
+		require.Equal(t, flow.ExecutionResolved, x.Status, x.Key)
+	}
+	ledger, _, err := host.List(ctx, "ledger", storage.ListQuery{})
+	require.NoError(t, err)
+	require.Len(t, ledger, 2)
 }

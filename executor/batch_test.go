@@ -31,6 +31,17 @@ func (c *countingStore) InTx(ctx context.Context, fn func(ctx context.Context, t
 	return c.Store.InTx(ctx, fn)
 }
 
+// recordsOf returns the records of a test store (through a countingStore).
+func recordsOf(s storage.Store) storage.RecordStore {
+	switch c := s.(type) {
+	case *countingStore:
+		return recordsOf(c.Store)
+	case *updateCountingStore:
+		return recordsOf(c.Store)
+	}
+	return s.(storage.RecordStore)
+}
+
 type collections map[string]*flow.Collection
 
 func (c collections) Collection(name string) (*flow.Collection, bool) {
@@ -61,7 +72,7 @@ func stores(t *testing.T) map[string]func(t *testing.T) storage.Store {
 func setupBatch(t *testing.T, s storage.Store, n int, data func(i int) map[string]any) (*Executor, []*flow.Execution) {
 	t.Helper()
 	ctx := t.Context()
-	require.NoError(t, s.DeclareCollections(ctx, testCollections))
+	require.NoError(t, recordsOf(s).DeclareCollections(ctx, testCollections))
 	now := time.Now()
 	wf := &flow.Workflow{
 		ID: NewID(), Key: "batch", Enabled: true, Current: true, CreatedAt: now, UpdatedAt: now,
@@ -149,7 +160,7 @@ func TestBatchRuns(t *testing.T) {
 			for i, o := range outs {
 				require.Equal(t, flow.ExecutionResolved, o.Execution.Status, "execution %d", i)
 			}
-			recs, err := s.ListRecords(t.Context(), "ledger", nil, nil)
+			recs, err := s.Store.(storage.RecordStore).ListRecords(t.Context(), "ledger", nil, nil)
 			require.NoError(t, err)
 			require.Len(t, recs, n)
 			txs := s.txs.Load() - before
@@ -176,7 +187,7 @@ func TestBatchFallsBackAlone(t *testing.T) {
 			require.NoError(t, s.UpdateExecution(t.Context(), u, storage.ExecutionExpect{Status: flow.ExecutionQueueing}))
 			outs, errs := processAll(x, es)
 			requireRuns(t, s, es, outs, errs, map[int]error{n / 2: flow.ErrLeaseLost})
-			recs, err := s.ListRecords(t.Context(), "ledger", nil, nil)
+			recs, err := recordsOf(s).ListRecords(t.Context(), "ledger", nil, nil)
 			require.NoError(t, err)
 			require.Len(t, recs, n-1)
 			jobs, err := s.ListJobs(t.Context(), stolen.ID)
@@ -213,7 +224,7 @@ func TestBatchNodeWriteFails(t *testing.T) {
 				}
 			}
 			require.Equal(t, 1, errored)
-			recs, err := s.ListRecords(t.Context(), "ledger", nil, nil)
+			recs, err := recordsOf(s).ListRecords(t.Context(), "ledger", nil, nil)
 			require.NoError(t, err)
 			require.Len(t, recs, n-1)
 		})

@@ -372,6 +372,9 @@ func (p *proc) runContext(s *Step, tx storage.Store) *nodes.RunContext {
 	rc.Compiled = s.Compiled
 	rc.Store = tx
 	rc.Records = p.x.Records
+	if rc.Records == nil {
+		rc.Records = storeRecords{p.x}
+	}
 	rc.Execution = p.exec
 	rc.Now = p.x.now()
 	if p.x.Logger != nil {

@@ -147,6 +147,7 @@ func (p *proc) invokeTimed(ctx context.Context, s *Step, rc *nodes.RunContext, a
 	g := &guardStore{gs: &guardState{}, s: rc.Store}
 	own := *rc
 	own.Store = g
+	own.Records = guardRecords{gs: g.gs, r: rc.Records}
 	own.Scope = maps.Clone(p.scope)
 	own.Scope["$jobsMapByNodeKey"] = maps.Clone(p.jobsMap)
 	var msgs []nodes.Message

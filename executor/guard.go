@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -136,24 +137,68 @@ func (g *guardStore) ReleaseLeases(ctx context.Context, owner string, ids []stri
 	return guard0(g, func() error { return g.s.ReleaseLeases(ctx, owner, ids) })
 }
 
+// records returns the guarded store's records, when it keeps any.
+func (g *guardStore) records() (storage.RecordStore, error) {
+	rs, ok := g.s.(storage.RecordStore)
+	if !ok {
+		return nil, fmt.Errorf("executor: the store keeps no records: %w", storage.ErrNotSupported)
+	}
+	return rs, nil
+}
+
+// DeclareCollections implements storage.RecordStore for stores that keep records.
 func (g *guardStore) DeclareCollections(ctx context.Context, cs []flow.Collection) error {
-	return guard0(g, func() error { return g.s.DeclareCollections(ctx, cs) })
+	return guard0(g, func() error {
+		rs, err := g.records()
+		if err != nil {
+			return err
+		}
+		return rs.DeclareCollections(ctx, cs)
+	})
 }
 
+// CreateRecord implements storage.RecordStore for stores that keep records.
 func (g *guardStore) CreateRecord(ctx context.Context, collection string, values flow.Record) (flow.Record, error) {
-	return guard1(g, func() (flow.Record, error) { return g.s.CreateRecord(ctx, collection, values) })
+	return guard1(g, func() (flow.Record, error) {
+		rs, err := g.records()
+		if err != nil {
+			return nil, err
+		}
+		return rs.CreateRecord(ctx, collection, values)
+	})
 }
 
+// GetRecord implements storage.RecordStore for stores that keep records.
 func (g *guardStore) GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error) {
-	return guard1(g, func() (flow.Record, error) { return g.s.GetRecord(ctx, collection, key, appends) })
+	return guard1(g, func() (flow.Record, error) {
+		rs, err := g.records()
+		if err != nil {
+			return nil, err
+		}
+		return rs.GetRecord(ctx, collection, key, appends)
+	})
 }
 
+// ListRecords implements storage.RecordStore for stores that keep records.
 func (g *guardStore) ListRecords(ctx context.Context, collection string, f storage.Filter, appends []string) ([]flow.Record, error) {
-	return guard1(g, func() ([]flow.Record, error) { return g.s.ListRecords(ctx, collection, f, appends) })
+	return guard1(g, func() ([]flow.Record, error) {
+		rs, err := g.records()
+		if err != nil {
+			return nil, err
+		}
+		return rs.ListRecords(ctx, collection, f, appends)
+	})
 }
 
+// UpdateRecords implements storage.RecordStore for stores that keep records.
 func (g *guardStore) UpdateRecords(ctx context.Context, collection string, f storage.Filter, values flow.Record) ([]flow.Record, error) {
-	return guard1(g, func() ([]flow.Record, error) { return g.s.UpdateRecords(ctx, collection, f, values) })
+	return guard1(g, func() ([]flow.Record, error) {
+		rs, err := g.records()
+		if err != nil {
+			return nil, err
+		}
+		return rs.UpdateRecords(ctx, collection, f, values)
+	})
 }
 
 func (g *guardStore) InsertTask(ctx context.Context, t *flow.Task) error {
@@ -173,3 +218,80 @@ func (g *guardStore) UpdateTask(ctx context.Context, t *flow.Task, expect flow.T
 }
 
 var _ storage.Store = (*guardStore)(nil)
+
+// guardRecords is the records access a timed node run sees: the engine's,
+// until the run is abandoned.
+type guardRecords struct {
+	gs *guardState
+	r  storage.RecordAccess
+}
+
+func (g guardRecords) guard() *guardStore { return &guardStore{gs: g.gs} }
+
+// CreateRecord implements storage.RecordAccess.
+func (g guardRecords) CreateRecord(ctx context.Context, collection string, values flow.Record) (flow.Record, error) {
+	return guard1(g.guard(), func() (flow.Record, error) { return g.r.CreateRecord(ctx, collection, values) })
+}
+
+// GetRecord implements storage.RecordAccess.
+func (g guardRecords) GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error) {
+	return guard1(g.guard(), func() (flow.Record, error) { return g.r.GetRecord(ctx, collection, key, appends) })
+}
+
+// ListRecords implements storage.RecordAccess.
+func (g guardRecords) ListRecords(ctx context.Context, collection string, f storage.Filter, appends []string) ([]flow.Record, error) {
+	return guard1(g.guard(), func() ([]flow.Record, error) { return g.r.ListRecords(ctx, collection, f, appends) })
+}
+
+// UpdateRecords implements storage.RecordAccess.
+func (g guardRecords) UpdateRecords(ctx context.Context, collection string, f storage.Filter, values flow.Record) ([]flow.Record, error) {
+	return guard1(g.guard(), func() ([]flow.Record, error) { return g.r.UpdateRecords(ctx, collection, f, values) })
+}
+
+// storeRecords is the records access of an executor built without Records:
+// the store's records, in the unit of work ctx carries.
+type storeRecords struct{ x *Executor }
+
+func (s storeRecords) rs(ctx context.Context) (storage.RecordStore, error) {
+	rs, ok := s.x.store(ctx).(storage.RecordStore)
+	if !ok {
+		return nil, fmt.Errorf("executor: the store keeps no records: %w", storage.ErrNotSupported)
+	}
+	return rs, nil
+}
+
+// CreateRecord implements storage.RecordAccess.
+func (s storeRecords) CreateRecord(ctx context.Context, collection string, values flow.Record) (flow.Record, error) {
+	rs, err := s.rs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.CreateRecord(ctx, collection, values)
+}
+
+// GetRecord implements storage.RecordAccess.
+func (s storeRecords) GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error) {
+	rs, err := s.rs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.GetRecord(ctx, collection, key, appends)
+}
+
+// ListRecords implements storage.RecordAccess.
+func (s storeRecords) ListRecords(ctx context.Context, collection string, f storage.Filter, appends []string) ([]flow.Record, error) {
+	rs, err := s.rs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.ListRecords(ctx, collection, f, appends)
+}
+
+// UpdateRecords implements storage.RecordAccess.
+func (s storeRecords) UpdateRecords(ctx context.Context, collection string, f storage.Filter, values flow.Record) ([]flow.Record, error) {
+	rs, err := s.rs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.UpdateRecords(ctx, collection, f, values)
+}

@@ -55,7 +55,7 @@ func ExampleMiddleware() {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		rec, err := eng.Store().CreateRecord(r.Context(), "expenses", values)
+		rec, err := eng.Records().CreateRecord(r.Context(), "expenses", values)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

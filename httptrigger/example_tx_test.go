@@ -93,7 +93,7 @@ func ExampleMiddleware_transaction() {
 	var rows int
 	_ = store.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM app_expenses`).Scan(&rows)
 	xs, _ := eng.Executions(ctx, actiontrigger.ExecutionFilter{Key: "book"})
-	ledger, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	ledger, _ := eng.Records().ListRecords(ctx, "ledger", nil, nil)
 	fmt.Println("rows:", rows, "executions:", len(xs), "ledger:", ledger[0]["title"])
 	// Output:
 	// 200 {"data":{"amount":40,"id":1,"title":"Taxi"}}

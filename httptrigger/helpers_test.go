@@ -159,7 +159,7 @@ func (e *env) hostCreate(w http.ResponseWriter, r *http.Request) (flow.Record, b
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
-	rec, err := e.eng.Store().CreateRecord(r.Context(), "posts", values)
+	rec, err := e.eng.Records().CreateRecord(r.Context(), "posts", values)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil, false
@@ -269,14 +269,14 @@ func (e *env) save(wf flow.Workflow) *flow.Workflow {
 
 func (e *env) record(collection string, values flow.Record) flow.Record {
 	e.t.Helper()
-	rec, err := e.eng.Store().CreateRecord(context.Background(), collection, values)
+	rec, err := e.eng.Records().CreateRecord(context.Background(), collection, values)
 	require.NoError(e.t, err)
 	return rec
 }
 
 func (e *env) records(collection string, f storage.Filter) []flow.Record {
 	e.t.Helper()
-	recs, err := e.eng.Store().ListRecords(context.Background(), collection, f, nil)
+	recs, err := e.eng.Records().ListRecords(context.Background(), collection, f, nil)
 	require.NoError(e.t, err)
 	return recs
 }

@@ -149,9 +149,9 @@ func (e *txEnv) write(r *http.Request, title string) (flow.Record, error) {
 			return nil, errors.New("Tx(r) gave a *sql.Tx on the memory store")
 		}
 		if inUnit {
-			return unit.CreateRecord(ctx, "posts", flow.Record{"title": title})
+			return unit.(storage.RecordStore).CreateRecord(ctx, "posts", flow.Record{"title": title})
 		}
-		return e.eng.Store().CreateRecord(ctx, "posts", flow.Record{"title": title})
+		return e.eng.Records().CreateRecord(ctx, "posts", flow.Record{"title": title})
 	}
 	if inUnit && !hasTx {
 		return nil, errors.New("a unit of work without the *sql.Tx of a SQL store")
@@ -218,7 +218,7 @@ func (e *txEnv) notes() []string {
 	e.t.Helper()
 	var titles []string
 	if e.db == nil {
-		recs, err := e.eng.Store().ListRecords(context.Background(), "posts", nil, nil)
+		recs, err := e.eng.Records().ListRecords(context.Background(), "posts", nil, nil)
 		require.NoError(e.t, err)
 		for _, r := range recs {
 			titles = append(titles, fmt.Sprint(r["title"]))
@@ -251,7 +251,7 @@ func (e *txEnv) execTitles(key string) []string {
 
 func (e *txEnv) comments() []string {
 	e.t.Helper()
-	recs, err := e.eng.Store().ListRecords(context.Background(), "comments", nil, nil)
+	recs, err := e.eng.Records().ListRecords(context.Background(), "comments", nil, nil)
 	require.NoError(e.t, err)
 	var out []string
 	for _, r := range recs {
@@ -355,12 +355,14 @@ func TestMiddlewareTx_SyncRefusal(t *testing.T) {
 // failStore fails to queue executions, like a database that went away
 // between the handler's write and the enqueue. It passes SQLTx through, so
 // the handler still gets its *sql.Tx.
-type failStore struct{ storage.Store }
+type failStore struct{ storagetest.RecordsStore }
 
 var errQueueDown = errors.New("queue table unreachable")
 
 func (s failStore) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
-	return s.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error { return fn(ctx, failStore{tx}) })
+	return s.RecordsStore.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		return fn(ctx, failStore{tx.(storagetest.RecordsStore)})
+	})
 }
 
 func (s failStore) InsertExecution(context.Context, *flow.Execution) error {
@@ -368,7 +370,7 @@ func (s failStore) InsertExecution(context.Context, *flow.Execution) error {
 }
 
 func (s failStore) SQLTx() (*sql.Tx, bool) {
-	if h, ok := s.Store.(storage.SQLTxHolder); ok {
+	if h, ok := s.RecordsStore.(storage.SQLTxHolder); ok {
 		return h.SQLTx()
 	}
 	return nil, false
@@ -378,7 +380,7 @@ func (s failStore) SQLTx() (*sql.Tx, bool) {
 // back: the client was not told it succeeded, and nothing half-done stays.
 func TestMiddlewareTx_StoreFailure(t *testing.T) {
 	t.Parallel()
-	e := newTxEnv(t, httptrigger.Options{Transaction: true}, func(s storage.Store) storage.Store { return failStore{s} })
+	e := newTxEnv(t, httptrigger.Options{Transaction: true}, func(s storage.Store) storage.Store { return failStore{s.(storagetest.RecordsStore)} })
 	e.saveWorkflows()
 	r, _ := e.post("a", hostReq{Title: "lost"}, false)
 	require.Equal(t, http.StatusInternalServerError, r.code, r.raw)

@@ -67,7 +67,7 @@ func (a *API) records(w http.ResponseWriter, r *http.Request, u *actiontrigger.U
 	if err != nil {
 		return err
 	}
-	source, err := a.eng.Store().GetRecord(r.Context(), coll.FullName(), key, nil)
+	source, err := a.eng.Records().GetRecord(r.Context(), coll.FullName(), key, nil)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	var rec flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
 		var err error
-		rec, err = tx.CreateRecord(ctx, coll.FullName(), values)
+		rec, err = a.eng.Records().CreateRecord(storage.WithTx(ctx, tx), coll.FullName(), values)
 		return rec, err
 	})
 	if err != nil {
@@ -203,7 +203,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	var recs []flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
 		var err error
-		recs, err = tx.UpdateRecords(ctx, coll.FullName(), filter, values)
+		recs, err = a.eng.Records().UpdateRecords(storage.WithTx(ctx, tx), coll.FullName(), filter, values)
 		if err == nil && tk != "" && len(recs) == 0 {
 			err = fmt.Errorf("%s record %s: %w", coll.FullName(), tk, flow.ErrNotFound)
 		}
@@ -319,7 +319,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, u *actiontrigger.User
 		filter, matchable = ownerFilter(filter, u)
 	}
 	if matchable {
-		if recs, err = a.eng.Store().ListRecords(r.Context(), coll.FullName(), filter, appends); err != nil {
+		if recs, err = a.eng.Records().ListRecords(r.Context(), coll.FullName(), filter, appends); err != nil {
 			return err
 		}
 	}
@@ -352,7 +352,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, u *actiontrigger.User,
 	if err != nil {
 		return err
 	}
-	rec, err := a.eng.Store().GetRecord(r.Context(), coll.FullName(), key, appends)
+	rec, err := a.eng.Records().GetRecord(r.Context(), coll.FullName(), key, appends)
 	if err != nil {
 		return err
 	}

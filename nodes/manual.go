@@ -260,7 +260,9 @@ type Decision struct {
 
 // SubmitParams carries one submission to ManualPlan.Submit.
 type SubmitParams struct {
-	Store      storage.Store
+	Store storage.Store
+	// Records reaches the collections of the forms (create and update forms).
+	Records    storage.RecordAccess
 	Task       *flow.Task
 	Job        *flow.Job
 	Execution  *flow.Execution
@@ -269,6 +271,16 @@ type SubmitParams struct {
 	User       map[string]any // the submitting user's fields ($user, currentUser)
 	Submission Submission
 	Now        time.Time
+}
+
+func (sp *SubmitParams) records() storage.RecordAccess {
+	if sp.Records != nil {
+		return sp.Records
+	}
+	if rs, ok := sp.Store.(storage.RecordStore); ok {
+		return rs
+	}
+	return noRecords{}
 }
 
 // Submit applies one task submission inside the caller's unit of work: it
@@ -377,7 +389,7 @@ func (p *ManualPlan) writeForm(ctx context.Context, sp SubmitParams, form *Manua
 	case "create":
 		v := maps.Clone(values)
 		form.stamp(v, sp.User["id"], "createdById", "updatedById")
-		_, err := sp.Store.CreateRecord(ctx, form.Collection, v)
+		_, err := sp.records().CreateRecord(ctx, form.Collection, v)
 		if err != nil {
 			return fmt.Errorf("form %q: create %s: %w", form.Key, form.Collection, err)
 		}
@@ -385,7 +397,7 @@ func (p *ManualPlan) writeForm(ctx context.Context, sp SubmitParams, form *Manua
 		filter, _ := form.filter.Render(sp.Scope).(map[string]any)
 		v := maps.Clone(values)
 		form.stamp(v, sp.User["id"], "updatedById")
-		_, err := sp.Store.UpdateRecords(ctx, form.Collection, storage.Filter(filter), v)
+		_, err := sp.records().UpdateRecords(ctx, form.Collection, storage.Filter(filter), v)
 		if err != nil {
 			return fmt.Errorf("form %q: update %s: %w", form.Key, form.Collection, err)
 		}

@@ -215,13 +215,34 @@ func (r *RunContext) AddMessage(m Message) {
 	}
 }
 
-// records returns Records, or the store when the run context has none (a
-// run context built by hand in a test).
+// records returns Records, or the store's records when the run context has
+// none (a run context built by hand in a test).
 func (r *RunContext) records() storage.RecordAccess {
 	if r.Records != nil {
 		return r.Records
 	}
-	return r.Store
+	if rs, ok := r.Store.(storage.RecordStore); ok {
+		return rs
+	}
+	return noRecords{}
+}
+
+// noRecords fails every call: the run context reaches no records.
+type noRecords struct{}
+
+var errNoRecords = fmt.Errorf("nodes: the run context reaches no records: %w", storage.ErrNotSupported)
+
+func (noRecords) CreateRecord(context.Context, string, flow.Record) (flow.Record, error) {
+	return nil, errNoRecords
+}
+func (noRecords) GetRecord(context.Context, string, flow.Record, []string) (flow.Record, error) {
+	return nil, errNoRecords
+}
+func (noRecords) ListRecords(context.Context, string, storage.Filter, []string) ([]flow.Record, error) {
+	return nil, errNoRecords
+}
+func (noRecords) UpdateRecords(context.Context, string, storage.Filter, flow.Record) ([]flow.Record, error) {
+	return nil, errNoRecords
 }
 
 // SetMessageSink directs AddMessage into dst. The executor calls it; instructions

@@ -1,8 +1,12 @@
-// Package storage defines the storage port of actiontrigger: the one interface
-// every store (storage/memory, storage/sqlstore, or a third party's) implements.
+// Package storage defines the ports of actiontrigger: Store, the engine's own
+// state (workflows, executions, jobs, the queue, tasks, the unit of work),
+// which every store (storage/memory, storage/sqlstore, or a third party's)
+// implements; and the records of the host's collections, which a store may
+// keep (RecordStore) and the host may serve with its own code (Records).
 //
-// The contract is pinned by the conformance suite in storage/storagetest rather than
-// by prose: an adapter that passes storagetest.Run is a valid store.
+// The contracts are pinned by the conformance suites in storage/storagetest
+// rather than by prose: an adapter that passes storagetest.Run is a valid
+// Store, and one that also passes storagetest.RunRecords a valid RecordStore.
 //
 // Objects passed in and returned are owned by the caller: a store never keeps a
 // pointer to a struct it was given and never hands out a pointer to its own
@@ -39,7 +43,6 @@ type Store interface {
 	WorkflowStore
 	ExecutionStore
 	Queue
-	RecordStore
 	TaskStore
 }
 
@@ -198,7 +201,12 @@ type Queue interface {
 // when the value is a []any.
 type Filter map[string]any
 
-// RecordStore keeps the records of the collections the host declares.
+// RecordStore is implemented by stores that also keep the records of the
+// host's collections (storage/memory and storage/sqlstore do): the engine
+// uses it for every declared collection that Config.Records does not back
+// with the host's own code. It is not part of Store: a store of the engine's
+// state alone is a valid Store. The units of work of a store that implements
+// it (what InTx hands its function) implement it too.
 type RecordStore interface {
 	// DeclareCollections tells the store the host's schema. Calling it again with
 	// the same collections is a no-op.

@@ -176,7 +176,7 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer eng.Stop(context.WithoutCancel(ctx))
-	st := eng.Store()
+	st := eng.Records()
 	fmt.Fprintf(out, "actiontrigger demo: expense claims (%s)\n", storeName)
 	fmt.Fprintln(out, "Claims are written first, then AfterAction runs the bound workflows, as a host handler would.")
 	fmt.Fprintln(out)
@@ -259,7 +259,7 @@ func demo(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	fmt.Fprintln(out, "\n== executions")
-	list, err := eng.Executions(ctx, storage.ExecutionFilter{})
+	list, err := eng.Executions(ctx, actiontrigger.ExecutionFilter{})
 	if err != nil {
 		return err
 	}

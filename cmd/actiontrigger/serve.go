@@ -322,7 +322,7 @@ func (c *serveConfig) tokens() (httptrigger.Tokens, error) {
 
 // createUsers writes the configured users into the users collection, if
 // one is declared and they are not there yet.
-func (c *serveConfig) createUsers(ctx context.Context, st storage.Store) error {
+func (c *serveConfig) createUsers(ctx context.Context, st storage.RecordStore) error {
 	declared := false
 	for _, coll := range c.Collections {
 		declared = declared || coll.FullName() == "users"

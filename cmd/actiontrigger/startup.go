@@ -27,7 +27,10 @@ const startAttempts = 5
 // another process created between the read and the write (flow.ErrDuplicate)
 // is read again rather than failing the start.
 func startUp(ctx context.Context, cfg *serveConfig, ecfg actiontrigger.Config) (eng *actiontrigger.Engine, saved []*flow.Workflow, err error) {
-	store := ecfg.Store
+	store, ok := ecfg.Store.(recordsStore)
+	if !ok {
+		return nil, nil, fmt.Errorf("serve: the store (%T) keeps no records: %w", ecfg.Store, storage.ErrNotSupported)
+	}
 	unlock, err := lockStartUp(ctx, store)
 	if err != nil {
 		return nil, nil, err

@@ -11,9 +11,16 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
 )
 
+// recordsStore is a store that keeps the records of the CLI's collections too:
+// every store the CLI opens.
+type recordsStore interface {
+	storage.Store
+	storage.RecordStore
+}
+
 // openStore opens the store a --db flag names: "memory", a PostgreSQL DSN
 // (postgres:// or postgresql://), or a SQLite file path. SQL stores are migrated.
-func openStore(ctx context.Context, db string) (storage.Store, string, error) {
+func openStore(ctx context.Context, db string) (recordsStore, string, error) {
 	switch {
 	case db == "memory":
 		return memory.New(), "in-memory store", nil

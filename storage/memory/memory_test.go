@@ -16,6 +16,13 @@ import (
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return memory.New() })
+	storagetest.RunRecords(t, func(t *testing.T) storagetest.RecordsStore { return memory.New() })
+}
+
+// The engine-state suite needs no records: it passes on a store whose records
+// are hidden.
+func TestConformanceStateOnly(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return storagetest.StateOnly(memory.New()) })
 }
 
 func BenchmarkStore(b *testing.B) {

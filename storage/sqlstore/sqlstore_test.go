@@ -30,10 +30,10 @@ func TestAllOrNothing(t *testing.T) {
 		ctx := t.Context()
 		require.NoError(t, s.DeclareCollections(ctx, storagetest.Collections()))
 		twice := func(ctx context.Context, tx storage.Store) error {
-			if _, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "first"}); err != nil {
+			if _, err := tx.(storage.RecordStore).CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "first"}); err != nil {
 				return err
 			}
-			_, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "again"})
+			_, err := tx.(storage.RecordStore).CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "again"})
 			if !errors.Is(err, flow.ErrDuplicate) {
 				return fmt.Errorf("want a duplicate, got %v", err)
 			}

@@ -12,7 +12,7 @@ import (
 )
 
 // create creates a record and returns it.
-func create(t testing.TB, s storage.Store, collection string, values flow.Record) flow.Record {
+func create(t testing.TB, s storage.RecordStore, collection string, values flow.Record) flow.Record {
 	t.Helper()
 	r, err := s.CreateRecord(context.Background(), collection, values)
 	require.NoError(t, err, "create %s %v", collection, values)
@@ -20,7 +20,7 @@ func create(t testing.TB, s storage.Store, collection string, values flow.Record
 }
 
 // get reads a record by its "id".
-func get(t testing.TB, s storage.Store, collection string, id any, appends ...string) flow.Record {
+func get(t testing.TB, s storage.RecordStore, collection string, id any, appends ...string) flow.Record {
 	t.Helper()
 	r, err := s.GetRecord(context.Background(), collection, flow.Record{"id": id}, appends)
 	require.NoError(t, err, "get %s %v", collection, id)
@@ -28,7 +28,7 @@ func get(t testing.TB, s storage.Store, collection string, id any, appends ...st
 }
 
 // list lists the records of a collection that match f.
-func list(t testing.TB, s storage.Store, collection string, f storage.Filter, appends ...string) []flow.Record {
+func list(t testing.TB, s storage.RecordStore, collection string, f storage.Filter, appends ...string) []flow.Record {
 	t.Helper()
 	rs, err := s.ListRecords(context.Background(), collection, f, appends)
 	require.NoError(t, err, "list %s %v", collection, f)
@@ -48,7 +48,7 @@ type blog struct {
 	cm1ID, rootID, aID int64
 }
 
-func seedBlog(t testing.TB, s storage.Store) *blog {
+func seedBlog(t testing.TB, s storage.RecordStore) *blog {
 	t.Helper()
 	b := &blog{}
 	b.root = create(t, s, "users", flow.Record{"nickname": "root", "username": "root", "password": "secret-root"})
@@ -73,8 +73,8 @@ func seedBlog(t testing.TB, s storage.Store) *blog {
 	return b
 }
 
-func testRecords(t *testing.T, newStore func(t *testing.T) storage.Store) {
-	declared := func(t *testing.T) storage.Store {
+func testRecords(t *testing.T, newStore func(t *testing.T) RecordsStore) {
+	declared := func(t *testing.T) RecordsStore {
 		s := newStore(t)
 		require.NoError(t, s.DeclareCollections(t.Context(), Collections()))
 		return s

@@ -20,8 +20,15 @@ import (
 func testSharedCommit(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	s := newStore(t)
 	ctx := context.Background()
-	require.NoError(t, s.DeclareCollections(ctx, Collections()))
+	declare(t, s)
 
+	// Each unit writes two workflow versions (and, on a store that keeps
+	// records, a post): all commit together or none does.
+	unitWF := func(i int, part string) *flow.Workflow {
+		w := newWorkflow(fmt.Sprintf("unit-%d-%s", i, part), i)
+		w.Current = false
+		return w
+	}
 	const n = 60
 	errUnit := errors.New("unit refused")
 	kind := func(i int) string {
@@ -38,16 +45,24 @@ func testSharedCommit(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	panics := make([]any, n)
+	ids := make([][2]string, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { panics[i] = recover() }()
 			errs[i] = s.InTx(storage.WithSharedCommit(ctx), func(ctx context.Context, tx storage.Store) error {
-				if _, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 1000 + i, "title": fmt.Sprint("unit ", i)}); err != nil {
+				a, b := unitWF(i, "a"), unitWF(i, "b")
+				ids[i] = [2]string{a.ID, b.ID}
+				if err := tx.InsertWorkflow(ctx, a); err != nil {
 					return err
 				}
-				if _, err := tx.CreateRecord(ctx, "comments", flow.Record{"content": fmt.Sprint("of ", i), "postId": 1000 + i}); err != nil {
+				if rs, ok := tx.(storage.RecordStore); ok {
+					if _, err := rs.CreateRecord(ctx, "posts", flow.Record{"id": 1000 + i, "title": fmt.Sprint("unit ", i)}); err != nil {
+						return err
+					}
+				}
+				if err := tx.InsertWorkflow(ctx, b); err != nil {
 					return err
 				}
 				switch kind(i) {
@@ -56,7 +71,7 @@ func testSharedCommit(t *testing.T, newStore func(t *testing.T) storage.Store) {
 				case "panic":
 					panic(fmt.Sprint("unit ", i))
 				case "duplicate":
-					if _, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 1000 + i}); !errors.Is(err, flow.ErrDuplicate) {
+					if err := tx.InsertWorkflow(ctx, a); !errors.Is(err, flow.ErrDuplicate) {
 						return fmt.Errorf("want a duplicate, got %v", err)
 					}
 				}
@@ -64,54 +79,57 @@ func testSharedCommit(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			})
 			if errs[i] == nil {
 				// Returned: the unit's writes are committed and visible to anyone.
-				if _, err := s.GetRecord(ctx, "posts", flow.Record{"id": 1000 + i}, nil); err != nil {
+				if _, err := s.GetWorkflow(ctx, ids[i][1]); err != nil {
 					errs[i] = fmt.Errorf("committed unit %d not visible: %w", i, err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	posts, err := s.ListRecords(ctx, "posts", nil, nil)
-	require.NoError(t, err)
-	comments, err := s.ListRecords(ctx, "comments", nil, nil)
-	require.NoError(t, err)
-	have := map[int64]bool{}
-	for _, p := range posts {
-		id, _ := flow.IntValue(p["id"])
-		have[id] = true
+	have := func(id string) bool {
+		_, err := s.GetWorkflow(ctx, id)
+		if err != nil {
+			require.ErrorIs(t, err, flow.ErrNotFound)
+		}
+		return err == nil
 	}
 	want := 0
 	for i := range n {
 		switch kind(i) {
 		case "fail":
 			require.ErrorIs(t, errs[i], errUnit, "unit %d", i)
-			require.False(t, have[int64(1000+i)], "a failed unit's record %d was kept", i)
+			require.False(t, have(ids[i][0]) || have(ids[i][1]), "a failed unit's writes were kept (%d)", i)
 		case "panic":
 			require.Equal(t, fmt.Sprint("unit ", i), panics[i], "unit %d's panic reaches its caller", i)
-			require.False(t, have[int64(1000+i)], "a panicking unit's record %d was kept", i)
+			require.False(t, have(ids[i][0]) || have(ids[i][1]), "a panicking unit's writes were kept (%d)", i)
 		default:
 			require.NoError(t, errs[i], "unit %d", i)
 			require.Nil(t, panics[i])
-			require.True(t, have[int64(1000+i)], "unit %d's record is missing", i)
+			require.True(t, have(ids[i][0]) && have(ids[i][1]), "unit %d's writes are missing", i)
 			want++
 		}
 	}
-	require.Len(t, posts, want)
-	require.Len(t, comments, want, "each unit's two writes commit together")
+	all, err := s.ListWorkflows(ctx, storage.WorkflowFilter{})
+	require.NoError(t, err)
+	require.Len(t, all, 2*want, "each unit's writes commit together")
+	if rs, ok := s.(storage.RecordStore); ok {
+		posts, err := rs.ListRecords(ctx, "posts", nil, nil)
+		require.NoError(t, err)
+		require.Len(t, posts, want, "a unit's record commits with its workflows")
+	}
 
 	// A unit whose context is canceled fails alone, and the store stays usable.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	err = s.InTx(storage.WithSharedCommit(cctx), func(ctx context.Context, tx storage.Store) error {
-		_, err := tx.CreateRecord(ctx, "posts", flow.Record{"title": "canceled"})
-		return err
+		return tx.InsertWorkflow(ctx, unitWF(1000, "canceled"))
 	})
 	require.ErrorIs(t, err, context.Canceled)
+	after := unitWF(1001, "after")
 	require.NoError(t, s.InTx(storage.WithSharedCommit(ctx), func(ctx context.Context, tx storage.Store) error {
-		_, err := tx.CreateRecord(ctx, "posts", flow.Record{"title": "after"})
-		return err
+		return tx.InsertWorkflow(ctx, after)
 	}))
-	posts, err = s.ListRecords(ctx, "posts", nil, nil)
+	all, err = s.ListWorkflows(ctx, storage.WorkflowFilter{})
 	require.NoError(t, err)
-	require.Len(t, posts, want+1)
+	require.Len(t, all, 2*want+1)
 }

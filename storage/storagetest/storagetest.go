@@ -1,8 +1,11 @@
-// Package storagetest is the conformance suite of the storage port: an adapter
-// that passes Run is a valid storage.Store. Every adapter's tests call it:
+// Package storagetest is the conformance suite of the storage ports: an
+// adapter that passes Run is a valid storage.Store (the engine's state), and
+// one that also passes RunRecords a valid storage.RecordStore. Every adapter's
+// tests call the suites of the ports it implements:
 //
 //	func TestConformance(t *testing.T) {
 //		storagetest.Run(t, func(t *testing.T) storage.Store { return memory.New() })
+//		storagetest.RunRecords(t, func(t *testing.T) storagetest.RecordsStore { return memory.New() })
 //	}
 //
 // The suite uses only the port. Every subtest runs in parallel on a fresh store
@@ -32,8 +35,11 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
-// Run runs the conformance suite against the stores newStore creates. newStore
-// is called once per subtest, from parallel subtests.
+// Run runs the engine-state conformance suite (workflows, executions, jobs,
+// the queue, tasks, units of work) against the stores newStore creates: a
+// store that passes it can keep the engine's state, with or without records.
+// newStore is called once per subtest, from parallel subtests. A store that
+// also keeps records (storage.RecordStore) passes RunRecords too.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Helper()
 	t.Run("Workflows", func(t *testing.T) { testWorkflows(t, newStore) })
@@ -43,8 +49,21 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Queue", func(t *testing.T) { testQueue(t, newStore) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, newStore) })
 	t.Run("SharedCommit", func(t *testing.T) { testSharedCommit(t, newStore) })
-	t.Run("Records", func(t *testing.T) { testRecords(t, newStore) })
 	t.Run("Tasks", func(t *testing.T) { testTasks(t, newStore) })
+}
+
+// RecordsStore is a store that keeps records too: what RunRecords tests.
+type RecordsStore interface {
+	storage.Store
+	storage.RecordStore
+}
+
+// RunRecords runs the records conformance suite (collections, records,
+// associations, appends, and records in units of work) against the stores
+// newStore creates, from parallel subtests.
+func RunRecords(t *testing.T, newStore func(t *testing.T) RecordsStore) {
+	t.Helper()
+	t.Run("Records", func(t *testing.T) { testRecords(t, newStore) })
 }
 
 // base is the fixtures' clock: a fixed UTC instant at millisecond precision.

@@ -81,6 +81,7 @@ func newStore(t testing.TB) *sqlstore.Store {
 func TestConformance(t *testing.T) {
 	testDSN(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
+	storagetest.RunRecords(t, func(t *testing.T) storagetest.RecordsStore { return newStore(t) })
 }
 
 func BenchmarkStore(b *testing.B) {
@@ -182,14 +183,14 @@ func TestFailedWriteKeepsTransaction(t *testing.T) {
 		Fields: []flow.Field{{Name: "body", Type: flow.FieldText}},
 	}}))
 	err = s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
-		if _, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 5, "title": "five"}); err != nil {
+		if _, err := tx.(storage.RecordStore).CreateRecord(ctx, "posts", flow.Record{"id": 5, "title": "five"}); err != nil {
 			return err
 		}
-		_, err := tx.CreateRecord(ctx, "posts", flow.Record{"id": 5, "title": "again"})
+		_, err := tx.(storage.RecordStore).CreateRecord(ctx, "posts", flow.Record{"id": 5, "title": "again"})
 		require.True(t, errors.Is(err, flow.ErrDuplicate), err)
-		_, err = tx.CreateRecord(ctx, "notes", flow.Record{})
+		_, err = tx.(storage.RecordStore).CreateRecord(ctx, "notes", flow.Record{})
 		require.True(t, errors.Is(err, flow.ErrStorage), err)
-		_, err = tx.CreateRecord(ctx, "notes", flow.Record{"body": "ok"})
+		_, err = tx.(storage.RecordStore).CreateRecord(ctx, "notes", flow.Record{"body": "ok"})
 		return err
 	})
 	require.NoError(t, err)

@@ -45,10 +45,12 @@ func memoryStore(t testing.TB) *sqlstore.Store {
 
 func TestConformanceFile(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return fileStore(t) })
+	storagetest.RunRecords(t, func(t *testing.T) storagetest.RecordsStore { return fileStore(t) })
 }
 
 func TestConformanceMemory(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return memoryStore(t) })
+	storagetest.RunRecords(t, func(t *testing.T) storagetest.RecordsStore { return memoryStore(t) })
 }
 
 func BenchmarkFile(b *testing.B) {
@@ -156,7 +158,7 @@ func TestBindHostTx(t *testing.T) {
 		bound := s.BindTx(tx)
 		var created flow.Record
 		err = bound.InTx(ctx, func(ctx context.Context, in storage.Store) error {
-			created, err = in.CreateRecord(ctx, "posts", flow.Record{"title": "host tx"})
+			created, err = in.(storage.RecordStore).CreateRecord(ctx, "posts", flow.Record{"title": "host tx"})
 			return err
 		})
 		require.NoError(t, err)
