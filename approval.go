@@ -71,6 +71,18 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		if err != nil {
 			return fmt.Errorf("task %s: %w", taskID, err)
 		}
+		// Deciding the job reads its other tasks: lock the job first, so that
+		// a concurrent submission on the same job waits for this unit of work
+		// and then reads what it committed (else both could see the other's
+		// task still pending and leave the job PENDING for good). What was read
+		// before the lock is read again after it.
+		j, err := tx.LockJob(ctx, t.JobID)
+		if err != nil {
+			return fmt.Errorf("job of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
+		}
+		if t, err = tx.GetTask(ctx, taskID); err != nil {
+			return fmt.Errorf("task %s: %w", taskID, err)
+		}
 		x, err := tx.GetExecution(ctx, t.ExecutionID)
 		if err != nil {
 			return fmt.Errorf("execution of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
@@ -79,10 +91,6 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		if x.Status == flow.ExecutionStarted && !x.ExpiresAt.IsZero() && now.After(x.ExpiresAt) {
 			expired = true
 			return nil
-		}
-		j, err := tx.GetJob(ctx, t.JobID)
-		if err != nil {
-			return fmt.Errorf("job of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
 		}
 		plan, err := e.planFor(ctx, x.WorkflowID)
 		if err != nil {
