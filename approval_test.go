@@ -1250,6 +1250,8 @@ func TestApprovalResumeKeepsWorkflowVersion(t *testing.T) {
 // Concurrency: exactly one resume
 // ---------------------------------------------------------------------------
 
+// TestApprovalExactlyOneResume: 50 submissions of 20 assignees race on one
+// job, on the store ACTIONTRIGGER_TEST_STORE names.
 func TestApprovalExactlyOneResume(t *testing.T) {
 	t.Parallel()
 	const (
@@ -1286,7 +1288,7 @@ func TestApprovalExactlyOneResume(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := apprNew(t)
+			e := apprNew(t, apprOnTestStore(t))
 			ids := make([]int, assignees)
 			for i := range ids {
 				ids[i] = 10 + i
