@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/actiontrigger/actiontrigger/expression"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/storage"
@@ -124,7 +123,7 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 				jobsMap[jj.NodeKey] = jj.Result
 			}
 		}
-		scope := expression.Scope{"$context": x.Context, "$jobsMapByNodeKey": jobsMap, "$env": e.cfg.Env}
+		scope := e.exec.Scope(x, jobsMap)
 		dec, err = mp.Submit(ctx, nodes.SubmitParams{
 			Store: tx, Task: t, Job: j, Execution: x, Scope: scope,
 			UserID: uid, User: e.userContext(user), Submission: submission, Now: now,
