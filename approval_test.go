@@ -1136,7 +1136,7 @@ func TestApprovalSubmitExpiredExecution(t *testing.T) {
 // manual node, are submitted at the same time. Both resume and complete.
 func TestApprovalConcurrentExecutions(t *testing.T) {
 	t.Parallel()
-	e := apprNew(t)
+	e := apprNew(t, apprOnTestStore(t))
 	e.save("w", apprManual(apprIDs(2), 0, apprStdForms()), apprAfter())
 	x1 := e.trigger("w", flow.Record{"title": "t1"})
 	x2 := e.trigger("w", flow.Record{"title": "t2"})
@@ -1173,7 +1173,7 @@ func TestApprovalConcurrentExecutions(t *testing.T) {
 // the downstream node after an abort).
 func TestApprovalCancelRacesSubmit(t *testing.T) {
 	t.Parallel()
-	e := apprNew(t)
+	e := apprNew(t, apprOnTestStore(t))
 	e.save("w", apprManual(apprIDs(2), 0, apprStdForms()), apprAfter())
 	for round := 0; round < 20; round++ {
 		x := e.trigger("w", flow.Record{"title": fmt.Sprint(round)})
