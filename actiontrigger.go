@@ -477,29 +477,18 @@ func (e *Engine) sweep(ctx context.Context) {
 // its pending jobs.
 func (e *Engine) abort(ctx context.Context, id, reason string) error {
 	var aborted *flow.Execution
-	err := e.db(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
-		cur, err := tx.GetExecution(ctx, id)
-		if err != nil {
-			return err
-		}
-		if cur.Status.Ended() {
-			return fmt.Errorf("execution %s is %s: %w", id, cur.Status, ErrExecutionEnded)
-		}
-		now := e.cfg.Now()
-		u := cur.Clone()
-		u.Status = flow.ExecutionAborted
-		u.Reason = reason
-		u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID = false, "", time.Time{}, ""
-		u.EndedAt, u.UpdatedAt = now, now
-		if err := executor.AbortPendingJobs(ctx, tx, id, now); err != nil {
-			return err
-		}
-		if err := tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: cur.Status}); err != nil {
-			return err
-		}
-		aborted = u
-		return nil
-	})
+	unit := func(ctx context.Context, tx storage.Store) error {
+		var err error
+		aborted, err = e.abortIn(ctx, tx, id, reason)
+		return err
+	}
+	err := e.db(ctx).InTx(ctx, unit)
+	// The execution changed between the read and the compare-and-set (a
+	// worker resumed and ended it, or started it): decide again from what is
+	// stored now, so that an execution that has ended is ErrExecutionEnded.
+	for attempt := 0; errors.Is(err, flow.ErrConflict) && attempt < 3; attempt++ {
+		err = e.db(ctx).InTx(ctx, unit)
+	}
 	if err != nil {
 		return err
 	}
@@ -511,6 +500,30 @@ func (e *Engine) abort(ctx context.Context, id, reason string) error {
 	}
 	e.deleteIfConfigured(ctx, aborted)
 	return nil
+}
+
+// abortIn is abort's unit of work: it returns the execution as aborted.
+func (e *Engine) abortIn(ctx context.Context, tx storage.Store, id, reason string) (*flow.Execution, error) {
+	cur, err := tx.GetExecution(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Status.Ended() {
+		return nil, fmt.Errorf("execution %s is %s: %w", id, cur.Status, ErrExecutionEnded)
+	}
+	now := e.cfg.Now()
+	u := cur.Clone()
+	u.Status = flow.ExecutionAborted
+	u.Reason = reason
+	u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID = false, "", time.Time{}, ""
+	u.EndedAt, u.UpdatedAt = now, now
+	if err := executor.AbortPendingJobs(ctx, tx, id, now); err != nil {
+		return nil, err
+	}
+	if err := tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: cur.Status}); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 func (e *Engine) deleteIfConfigured(ctx context.Context, x *flow.Execution) {

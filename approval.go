@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/actiontrigger/actiontrigger/expression"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/storage"
@@ -66,7 +65,28 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		dec     *nodes.Decision
 		expired bool
 	)
-	err := e.db(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+	// The task names its job and its workflow version. The plan is loaded
+	// before the unit of work begins: while it holds the job locked, the
+	// unit of work must not wait for another connection of the pool, which
+	// the units of work queued behind the lock may be holding.
+	t0, err := e.db(ctx).GetTask(ctx, taskID)
+	if err != nil {
+		return nil, fmt.Errorf("actiontrigger: submit task %s: %w", taskID, err)
+	}
+	plan, err := e.planFor(ctx, t0.WorkflowID)
+	if err != nil {
+		return nil, fmt.Errorf("actiontrigger: submit task %s: %w", taskID, err)
+	}
+	err = e.db(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		// Deciding the job reads its other tasks: lock the job first, so that
+		// a concurrent submission on the same job waits for this unit of work
+		// and then reads what it committed (else both could see the other's
+		// task still pending and leave the job PENDING for good). The task is
+		// read again under the lock.
+		j, err := tx.LockJob(ctx, t0.JobID)
+		if err != nil {
+			return fmt.Errorf("job of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
+		}
 		t, err := tx.GetTask(ctx, taskID)
 		if err != nil {
 			return fmt.Errorf("task %s: %w", taskID, err)
@@ -75,18 +95,13 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		if err != nil {
 			return fmt.Errorf("execution of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
 		}
+		if x.WorkflowID != plan.Workflow.ID {
+			return fmt.Errorf("task %s is not of its execution's workflow version: %w", taskID, ErrInvalidSubmission)
+		}
 		now := e.cfg.Now()
 		if x.Status == flow.ExecutionStarted && !x.ExpiresAt.IsZero() && now.After(x.ExpiresAt) {
 			expired = true
 			return nil
-		}
-		j, err := tx.GetJob(ctx, t.JobID)
-		if err != nil {
-			return fmt.Errorf("job of task %s: %w: %w", taskID, ErrInvalidSubmission, err)
-		}
-		plan, err := e.planFor(ctx, x.WorkflowID)
-		if err != nil {
-			return err
 		}
 		step, ok := plan.Step(t.NodeKey)
 		if !ok {
@@ -108,7 +123,7 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 				jobsMap[jj.NodeKey] = jj.Result
 			}
 		}
-		scope := expression.Scope{"$context": x.Context, "$jobsMapByNodeKey": jobsMap, "$env": e.cfg.Env}
+		scope := e.exec.Scope(x, jobsMap)
 		dec, err = mp.Submit(storage.WithTx(ctx, tx), nodes.SubmitParams{
 			Store: tx, Records: e.Records(), Task: t, Job: j, Execution: x, Scope: scope,
 			UserID: uid, User: e.userContext(user), Submission: submission, Now: now,

@@ -808,6 +808,39 @@ func TestApprovalActionValueTemplates(t *testing.T) {
 	}
 }
 
+// Issue 10 item 5: a form action's values see the same scope as the run:
+// {{$system.now}} and {{$env...}} render (the submission's scope used to
+// lack $system, and the value was stored as null). On every store.
+func TestApprovalActionValuesSeeSystemAndEnv(t *testing.T) {
+	t.Parallel()
+	clock := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	e := apprNew(t, apprOnTestStore(t), func(c *actiontrigger.Config) {
+		c.Now = func() time.Time { return clock }
+		c.Env = map[string]any{"region": "eu"}
+	})
+	values := map[string]any{
+		"at":     "{{$system.now}}",
+		"epoch":  "{{$system.epoch}}",
+		"region": "{{$env.region}}",
+		"note":   "decided in {{$env.region}}",
+	}
+	e.save("w", apprManual(apprIDs(2), 0, map[string]any{"f1": apprCustom(apprResolve(values))}), apprAfter())
+	x := e.trigger("w", flow.Record{"title": "p"})
+	e.mustSubmit(e.taskOf(x.ID, apprUserA).ID, apprUserA, apprSub("f1", map[string]any{}, "resolve"))
+	e.waitStatus(x.ID, flow.ExecutionResolved)
+	for what, result := range map[string]any{"job": e.job(x.ID, "m").Result, "task": e.taskOf(x.ID, apprUserA).Result} {
+		res, ok := result.(map[string]any)
+		require.True(t, ok, "%s result is %T", what, result)
+		f1, ok := res["f1"].(map[string]any)
+		require.True(t, ok, "%s result: %v", what, res)
+		require.NotNil(t, f1["at"], "%s: $system.now", what)
+		require.Equal(t, apprJSON(t, clock), apprJSON(t, f1["at"]), "%s: $system.now", what)
+		require.EqualValues(t, 1605024000, f1["epoch"], "%s: $system.epoch", what)
+		require.Equal(t, "eu", f1["region"], "%s: $env.region", what)
+		require.Equal(t, "decided in eu", f1["note"], what)
+	}
+}
+
 // F.7 #86: later nodes read the submitted form through
 // $jobsMapByNodeKey.<manual>.f1.
 func TestApprovalDownstreamReadsResult(t *testing.T) {
@@ -1103,7 +1136,7 @@ func TestApprovalSubmitExpiredExecution(t *testing.T) {
 // manual node, are submitted at the same time. Both resume and complete.
 func TestApprovalConcurrentExecutions(t *testing.T) {
 	t.Parallel()
-	e := apprNew(t)
+	e := apprNew(t, apprOnTestStore(t))
 	e.save("w", apprManual(apprIDs(2), 0, apprStdForms()), apprAfter())
 	x1 := e.trigger("w", flow.Record{"title": "t1"})
 	x2 := e.trigger("w", flow.Record{"title": "t2"})
@@ -1140,7 +1173,7 @@ func TestApprovalConcurrentExecutions(t *testing.T) {
 // the downstream node after an abort).
 func TestApprovalCancelRacesSubmit(t *testing.T) {
 	t.Parallel()
-	e := apprNew(t)
+	e := apprNew(t, apprOnTestStore(t))
 	e.save("w", apprManual(apprIDs(2), 0, apprStdForms()), apprAfter())
 	for round := 0; round < 20; round++ {
 		x := e.trigger("w", flow.Record{"title": fmt.Sprint(round)})
@@ -1250,6 +1283,8 @@ func TestApprovalResumeKeepsWorkflowVersion(t *testing.T) {
 // Concurrency: exactly one resume
 // ---------------------------------------------------------------------------
 
+// TestApprovalExactlyOneResume: 50 submissions of 20 assignees race on one
+// job, on the store ACTIONTRIGGER_TEST_STORE names.
 func TestApprovalExactlyOneResume(t *testing.T) {
 	t.Parallel()
 	const (
@@ -1286,7 +1321,7 @@ func TestApprovalExactlyOneResume(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := apprNew(t)
+			e := apprNew(t, apprOnTestStore(t))
 			ids := make([]int, assignees)
 			for i := range ids {
 				ids[i] = 10 + i

@@ -85,6 +85,19 @@ func (x *Executor) systemVars() map[string]any {
 	return x.system
 }
 
+// Scope returns the expression scope of execution e whose jobs' results by
+// node key are jobsMap: $context, $jobsMapByNodeKey, $system, $scopes and
+// $env. Runs, resumes and task submissions all build their scope here.
+func (x *Executor) Scope(e *flow.Execution, jobsMap map[string]any) expression.Scope {
+	return expression.Scope{
+		"$context":          e.Context,
+		"$jobsMapByNodeKey": jobsMap,
+		"$system":           x.systemVars(),
+		"$scopes":           map[string]any{},
+		"$env":              x.Env,
+	}
+}
+
 // Init prepares the executor for concurrent use; call it once before the first run.
 func (x *Executor) Init() { x.systemVars() }
 
@@ -125,13 +138,7 @@ func (x *Executor) newProc(plan *Plan, e *flow.Execution) *proc {
 	p := &proc{x: x, plan: plan, exec: e, prevExec: e.Status}
 	p.jobs = make(map[string]*flow.Job, plan.Len())
 	p.jobsMap = make(map[string]any, plan.Len())
-	p.scope = expression.Scope{
-		"$context":          e.Context,
-		"$jobsMapByNodeKey": p.jobsMap,
-		"$system":           x.systemVars(),
-		"$scopes":           map[string]any{},
-		"$env":              x.Env,
-	}
+	p.scope = x.Scope(e, p.jobsMap)
 	p.rc = nodes.RunContext{Workflow: plan.Workflow, Execution: e, Scope: p.scope, Collections: x.Collections}
 	p.rc.SetMessageSink(&p.messages)
 	return p

@@ -121,6 +121,10 @@ func (g *guardStore) GetJob(ctx context.Context, id string) (*flow.Job, error) {
 	return guard1(g, func() (*flow.Job, error) { return g.s.GetJob(ctx, id) })
 }
 
+func (g *guardStore) LockJob(ctx context.Context, id string) (*flow.Job, error) {
+	return guard1(g, func() (*flow.Job, error) { return g.s.LockJob(ctx, id) })
+}
+
 func (g *guardStore) ListJobs(ctx context.Context, executionID string) ([]*flow.Job, error) {
 	return guard1(g, func() ([]*flow.Job, error) { return g.s.ListJobs(ctx, executionID) })
 }

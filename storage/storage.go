@@ -118,6 +118,14 @@ type ExecutionStore interface {
 	// (flow.ErrConflict otherwise, flow.ErrNotFound if missing).
 	UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatus) error
 	GetJob(ctx context.Context, id string) (*flow.Job, error)
+	// LockJob returns the job id, as GetJob does, and inside InTx holds it
+	// for the rest of the unit of work: a LockJob of the same job in another
+	// unit of work waits until this one commits or rolls back, then returns
+	// the job as committed, and reads it makes after that see what this one
+	// committed. Outside InTx it is GetJob. A unit of work that decides a job
+	// from other rows (the tasks of a manual node) locks the job before
+	// reading them, so that concurrent deciders run one after the other.
+	LockJob(ctx context.Context, id string) (*flow.Job, error)
 	// ListJobs returns the jobs of an execution ordered by Seq.
 	ListJobs(ctx context.Context, executionID string) ([]*flow.Job, error)
 }

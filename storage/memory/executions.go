@@ -462,6 +462,13 @@ func (s *Store) UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatu
 	})
 }
 
+// LockJob returns the job id. A unit of work of InTx is one go-memdb write
+// transaction, which holds the store's single writer lock from its start, so
+// units of work already run one after the other: nothing more to lock.
+func (s *Store) LockJob(ctx context.Context, id string) (*flow.Job, error) {
+	return s.GetJob(ctx, id)
+}
+
 // GetJob returns a copy of the job id.
 func (s *Store) GetJob(ctx context.Context, id string) (*flow.Job, error) {
 	var j *flow.Job

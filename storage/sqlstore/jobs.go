@@ -241,6 +241,31 @@ func (s *Store) GetJob(ctx context.Context, id string) (*flow.Job, error) {
 	return j, err
 }
 
+// LockJob returns the job id and, inside InTx, holds it until the transaction
+// ends. On PostgreSQL it reads the row FOR UPDATE: a second locker waits for
+// the first transaction to end and, at READ COMMITTED, the statements it runs
+// afterwards see what that transaction committed. On SQLite every transaction
+// of InTx already holds the database's write lock from its first statement
+// (BEGIN IMMEDIATE, and the store's write mutex), so a plain read suffices; in
+// a transaction bound with BindTx that the host began DEFERRED, a unit of work
+// that read before another committed fails with SQLITE_BUSY when it writes,
+// instead of deciding from a stale read.
+func (s *Store) LockJob(ctx context.Context, id string) (*flow.Job, error) {
+	if s.tx == nil || s.st.d != PostgreSQL {
+		return s.GetJob(ctx, id)
+	}
+	var j *flow.Job
+	err := s.read(ctx, func(q querier) error {
+		var err error
+		j, err = scanJob(q.QueryRowContext(ctx, "SELECT "+jobCols+" FROM actiontrigger_jobs WHERE id = $1 FOR UPDATE", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: job %q: %w", id, flow.ErrNotFound)
+		}
+		return s.st.mapErr(err, "lock job "+id)
+	})
+	return j, err
+}
+
 // ListJobs returns the jobs of an execution ordered by Seq, then insertion.
 func (s *Store) ListJobs(ctx context.Context, executionID string) ([]*flow.Job, error) {
 	order := " ORDER BY seq, rowid"

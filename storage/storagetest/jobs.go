@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -237,6 +239,150 @@ func testJobs(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		got, err := s.GetJob(ctx, j.ID)
 		require.NoError(t, err)
 		require.Equal(t, "winner "+strconv.Itoa(winner), got.Log)
+	})
+
+	t.Run("Lock", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		j := newJob(e, 1, flow.JobPending)
+		require.NoError(t, s.InsertJobs(ctx, j))
+		got, err := s.LockJob(ctx, j.ID)
+		require.NoError(t, err, "outside a unit of work")
+		requireJob(t, j, got)
+		_, err = s.LockJob(ctx, newID())
+		requireErrorIs(t, err, flow.ErrNotFound)
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+			got, err := tx.LockJob(ctx, j.ID)
+			require.NoError(t, err)
+			requireJob(t, j, got)
+			_, err = tx.LockJob(ctx, newID())
+			requireErrorIs(t, err, flow.ErrNotFound)
+			got, err = tx.LockJob(ctx, j.ID)
+			require.NoError(t, err, "locking a job the unit of work holds")
+			requireJob(t, j, got)
+			return nil
+		}))
+	})
+
+	// A unit of work that locks a job a first one holds waits for it to
+	// commit, and then reads what it committed: the job and its other rows.
+	t.Run("LockSerializesUnitsOfWork", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		j := newJob(e, 1, flow.JobPending)
+		require.NoError(t, s.InsertJobs(ctx, j))
+		task := newTask(e, j.ID, "2", 1)
+		task.Status = flow.TaskPending
+		require.NoError(t, s.InsertTask(ctx, task))
+
+		locked := make(chan struct{})
+		firstErr := make(chan error, 1)
+		go func() {
+			firstErr <- s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+				if _, err := tx.LockJob(ctx, j.ID); err != nil {
+					close(locked)
+					return err
+				}
+				ut := *task
+				ut.Status = flow.TaskResolved
+				if err := tx.UpdateTask(ctx, &ut, flow.TaskPending); err != nil {
+					close(locked)
+					return err
+				}
+				uj := *j
+				uj.Log = "first"
+				if err := tx.UpdateJob(ctx, &uj, flow.JobPending); err != nil {
+					close(locked)
+					return err
+				}
+				close(locked)
+				time.Sleep(100 * time.Millisecond) // the second unit of work starts and must wait
+				return nil
+			})
+		}()
+		<-locked
+		require.NoError(t, s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+			got, err := tx.LockJob(ctx, j.ID)
+			require.NoError(t, err)
+			require.Equal(t, "first", got.Log, "the job as the first unit of work committed it")
+			gt, err := tx.GetTask(ctx, task.ID)
+			require.NoError(t, err)
+			require.Equal(t, flow.TaskResolved, gt.Status, "a read after the lock sees the first unit of work's commit")
+			return nil
+		}))
+		require.NoError(t, <-firstErr)
+	})
+
+	// The race LockJob exists for: two deciders of each job each decide
+	// their own task, then resolve the job if every task is decided. With
+	// the job locked first, the second to commit always sees both tasks
+	// decided, so every job ends RESOLVED, exactly once.
+	t.Run("LockConcurrentDeciders", func(t *testing.T) {
+		t.Parallel()
+		s, e := seed(t)
+		ctx := t.Context()
+		const jobs = 10
+		var tasks [][2]*flow.Task
+		var js []*flow.Job
+		for i := range jobs {
+			j := newJob(e, i+1, flow.JobPending)
+			require.NoError(t, s.InsertJobs(ctx, j))
+			a, b := newTask(e, j.ID, "2", 2*i), newTask(e, j.ID, "3", 2*i+1)
+			a.Status, b.Status = flow.TaskPending, flow.TaskPending
+			require.NoError(t, s.InsertTask(ctx, a))
+			require.NoError(t, s.InsertTask(ctx, b))
+			js = append(js, j)
+			tasks = append(tasks, [2]*flow.Task{a, b})
+		}
+		var decisions atomic.Int64
+		errs := make([]error, 2*jobs)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 2 * jobs {
+			wg.Go(func() {
+				<-start
+				errs[i] = s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+					j, err := tx.LockJob(ctx, js[i/2].ID)
+					if err != nil {
+						return err
+					}
+					mine := *tasks[i/2][i%2]
+					mine.Status = flow.TaskResolved
+					if err := tx.UpdateTask(ctx, &mine, flow.TaskPending); err != nil {
+						return err
+					}
+					all, err := tx.ListTasks(ctx, storage.TaskFilter{JobID: j.ID})
+					if err != nil {
+						return err
+					}
+					for _, other := range all {
+						if other.Status == flow.TaskPending {
+							return nil
+						}
+					}
+					uj := *j
+					uj.Status = flow.JobResolved
+					if err := tx.UpdateJob(ctx, &uj, flow.JobPending); err != nil {
+						return err
+					}
+					decisions.Add(1)
+					return nil
+				})
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "decider %d", i)
+		}
+		for _, j := range js {
+			got, err := s.GetJob(ctx, j.ID)
+			require.NoError(t, err)
+			require.Equal(t, flow.JobResolved, got.Status, "job %s: each decider read the other's task as pending", j.ID)
+		}
+		require.EqualValues(t, jobs, decisions.Load())
 	})
 
 	t.Run("Copies", func(t *testing.T) {
