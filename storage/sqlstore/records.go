@@ -34,7 +34,7 @@ func checkFilter(c *collection, f storage.Filter) error {
 }
 
 // scanRecords reads rows of c's select list into records.
-func (s *Store) scanRecords(rows *sql.Rows, c *collection) ([]flow.Record, error) {
+func (s *Store) scanRecords(rows Rows, c *collection) ([]flow.Record, error) {
 	defer rows.Close()
 	out := []flow.Record{}
 	vals := make([]any, len(c.fields))

@@ -118,8 +118,10 @@ type state struct {
 }
 
 type txState struct {
-	mu   sync.Mutex
-	tx   *sql.Tx
+	mu sync.Mutex
+	tx *sql.Tx
+	// ext is the host's transaction bound through BindQuerier (tx is nil).
+	ext  Querier
 	done bool
 	// allOrNothing: writes run without savepoints, and the first one that
 	// fails (failed) fails the whole unit of work (storage.WithAllOrNothing).
@@ -133,13 +135,6 @@ type txState struct {
 	// in (hasShard: chosen; shardLeased: release it when the transaction ends).
 	shard                 int
 	hasShard, shardLeased bool
-}
-
-// querier is what *sql.DB, *sql.Conn and *sql.Tx share.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // New returns a store on db, which the host keeps owning (unless WithOwnedDB).
