@@ -26,7 +26,10 @@
 // fields decoded.
 //
 // BindTx binds a store to a transaction the host began, so that the host's
-// writes and the engine's commit together.
+// writes and the engine's commit together. BindQuerier does the same for a
+// transaction of a driver's own API (storage/sqlstore/postgres.BindPgxTx for
+// a pgx.Tx): the store runs its statements through a Querier, and this
+// package imports no driver.
 //
 // With SQLite, the store serialises its write transactions with an in-process
 // mutex (SQLite allows one writer at a time): while the function of InTx runs,
