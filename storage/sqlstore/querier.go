@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 )
@@ -102,4 +103,17 @@ func (s *Store) BindQuerier(q Querier) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: BindQuerier: nil querier: %w", flow.ErrStorage)
 	}
 	return &Store{st: s.st, tx: &txState{ext: q, bound: true}}, nil
+}
+
+// scan is r.Scan(dest...), with database/sql's rows scanned by a static call:
+// through the interface, the compiler would move the dest slice of every
+// call to the heap. Another API's rows get a copy of dest.
+func scan(r Row, dest ...any) error {
+	switch x := r.(type) {
+	case *sql.Row:
+		return x.Scan(dest...)
+	case *sql.Rows:
+		return x.Scan(dest...)
+	}
+	return r.Scan(slices.Clone(dest)...)
 }
