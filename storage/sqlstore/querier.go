@@ -18,10 +18,13 @@ import (
 //
 // Queries are written for the store's dialect ($n placeholders on
 // PostgreSQL). Arguments are nil, int, int64, float64, bool, string, []byte
-// and time.Time. Scan destinations are *string, *int, *int64, *float64,
-// *bool, *[]byte, *sql.NullInt64, *sql.NullString and *any; a *any receives
-// what database/sql would give (a driver.Value: int64, float64, bool,
-// []byte, string, time.Time or nil).
+// and time.Time. Scan destinations are pointers to string, int, int64,
+// float64, bool and []byte (or to types defined on them, such as
+// flow.ExecutionStatus), *sql.NullInt64, *sql.NullString and *any; a *any
+// receives what database/sql would give (a driver.Value: int64, float64,
+// bool, []byte, string, time.Time or nil). Row.Scan reports sql.ErrNoRows
+// for no row, and errors of the database that have a SQLState() string
+// method (unique violations: 23505) map to flow.ErrDuplicate.
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (Rows, error)
