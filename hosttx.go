@@ -53,7 +53,10 @@ func (e *Engine) InTx(ctx context.Context, fn func(ctx context.Context) error) e
 // to wake the workers at once (they also find the work at their next poll).
 //
 // The store must implement storage.SQLTxBinder (the SQL stores of
-// storage/sqlstore do); otherwise the error wraps ErrNoHostTx. On SQLite, a
+// storage/sqlstore do); otherwise the error wraps ErrNoHostTx. A host that
+// holds a pgx.Tx rather than a *sql.Tx binds the store to it with
+// storage/sqlstore/postgres.BindPgxTx and passes the unit of work it returns
+// the same way: ctx = storage.WithTx(ctx, unit). On SQLite, a
 // host transaction holds the database's single write lock until it ends:
 // keep it short, and begin it as an immediate transaction (the DSN of
 // storage/sqlstore/sqlite does) so that it never fails to upgrade a read lock.

@@ -151,7 +151,7 @@ func (s *Store) updateExecutionsPG(ctx context.Context, us []storage.ExecutionUp
 		defer rs.Close()
 		for rs.Next() {
 			var id string
-			if err := rs.Scan(&id); err != nil {
+			if err := scan(rs, &id); err != nil {
 				return s.st.mapErr(err, "update executions")
 			}
 			written[id] = true

@@ -18,7 +18,7 @@ func scanExecution(sc interface{ Scan(...any) error }) (*flow.Execution, int64, 
 	var seq int64
 	var ctxJS, stackJS []byte
 	var leaseUntil, created, updated, started, expires, ended sql.NullInt64
-	if err := sc.Scan(&seq, &e.ID, &e.WorkflowID, &e.Key, &e.EventKey, &ctxJS, &e.Status, &e.Reason, &e.Sync, &e.Manually,
+	if err := scan(sc, &seq, &e.ID, &e.WorkflowID, &e.Key, &e.EventKey, &ctxJS, &e.Status, &e.Reason, &e.Sync, &e.Manually,
 		&stackJS, &e.Runnable, &e.ResumeJobID, &e.LeaseOwner, &leaseUntil, &e.Attempt, &created, &updated, &started, &expires, &ended); err != nil {
 		return nil, 0, err
 	}
@@ -75,13 +75,13 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			var one int
-			if err := q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_workflows WHERE id = ?"), e.WorkflowID).Scan(&one); err != nil {
+			if err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_workflows WHERE id = ?"), e.WorkflowID), &one); err != nil {
 				if errors.Is(err, sql.ErrNoRows) {
 					return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
 				}
 				return s.st.mapErr(err, "insert execution "+e.ID)
 			}
-			if err := q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_executions WHERE id = ?"), e.ID).Scan(&one); err == nil {
+			if err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_executions WHERE id = ?"), e.ID), &one); err == nil {
 				return fmt.Errorf("sqlstore: execution %q: %w", e.ID, flow.ErrDuplicate)
 			}
 			return fmt.Errorf("sqlstore: execution %q: workflow %q already has an execution for event %q: %w", e.ID, e.WorkflowID, e.EventKey, flow.ErrDuplicate)
@@ -118,13 +118,13 @@ const countPG = `WITH w AS (SELECT id, wf_key FROM actiontrigger_workflows WHERE
 func (st *state) count(ctx context.Context, q querier, id string, shard int) (bool, error) {
 	var key string
 	if st.d == PostgreSQL {
-		err := q.QueryRowContext(ctx, countPG, id, shard).Scan(&key)
+		err := scan(q.QueryRowContext(ctx, countPG, id, shard), &key)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, nil
 		}
 		return err == nil, err
 	}
-	err := q.QueryRowContext(ctx, "SELECT wf_key FROM actiontrigger_workflows WHERE id = ?", id).Scan(&key)
+	err := scan(q.QueryRowContext(ctx, "SELECT wf_key FROM actiontrigger_workflows WHERE id = ?", id), &key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -261,7 +261,7 @@ func (s *Store) UpdateExecution(ctx context.Context, e *flow.Execution, expect s
 		if s.st.d == PostgreSQL {
 			lock = " FOR UPDATE"
 		}
-		err = q.QueryRowContext(ctx, s.st.q("SELECT status, lease_owner, workflow_id, event_key FROM actiontrigger_executions WHERE id = ?"+lock), e.ID).Scan(&status, &owner, &wf, &ev)
+		err = scan(q.QueryRowContext(ctx, s.st.q("SELECT status, lease_owner, workflow_id, event_key FROM actiontrigger_executions WHERE id = ?"+lock), e.ID), &status, &owner, &wf, &ev)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlstore: execution %q: %w", e.ID, flow.ErrNotFound)
 		}
@@ -281,7 +281,7 @@ func (s *Store) UpdateExecution(ctx context.Context, e *flow.Execution, expect s
 		// The event identity moves: check the new one is free.
 		if e.EventKey != "" {
 			var holder string
-			err := q.QueryRowContext(ctx, s.st.q("SELECT id FROM actiontrigger_executions WHERE workflow_id = ? AND event_key = ? AND id <> ?"), e.WorkflowID, e.EventKey, e.ID).Scan(&holder)
+			err := scan(q.QueryRowContext(ctx, s.st.q("SELECT id FROM actiontrigger_executions WHERE workflow_id = ? AND event_key = ? AND id <> ?"), e.WorkflowID, e.EventKey, e.ID), &holder)
 			if err == nil {
 				return fmt.Errorf("sqlstore: execution %q: workflow %q already has execution %q for event %q: %w", e.ID, e.WorkflowID, holder, e.EventKey, flow.ErrDuplicate)
 			}

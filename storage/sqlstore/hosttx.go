@@ -26,11 +26,12 @@ func (s *Store) BindSQLTx(tx *sql.Tx) (storage.Store, error) {
 // store (a Store handed to the function of InTx, or returned by BindTx)
 // writes through. The host may write its own rows through it while the unit
 // of work is open; they commit or roll back with the engine's writes. It
-// reports false outside a unit of work, and for a unit of work that shares
+// reports false outside a unit of work, for a store bound to a transaction
+// of another API (BindQuerier: a pgx.Tx), and for a unit of work that shares
 // its transaction with others (storage.WithSharedCommit on SQLite), where a
 // host write that failed could not be undone alone.
 func (s *Store) SQLTx() (*sql.Tx, bool) {
-	if s.tx == nil || s.tx.shared {
+	if s.tx == nil || s.tx.shared || s.tx.tx == nil {
 		return nil, false
 	}
 	return s.tx.tx, true

@@ -16,7 +16,7 @@ func scanJob(sc interface{ Scan(...any) error }) (*flow.Job, error) {
 	var j flow.Job
 	var result, meta []byte
 	var branch, created, updated sql.NullInt64
-	if err := sc.Scan(&j.ID, &j.ExecutionID, &j.NodeKey, &j.NodeType, &j.Seq, &j.UpstreamID, &j.Status, &result, &meta, &j.Log,
+	if err := scan(sc, &j.ID, &j.ExecutionID, &j.NodeKey, &j.NodeType, &j.Seq, &j.UpstreamID, &j.Status, &result, &meta, &j.Log,
 		&branch, &j.End, &created, &updated); err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func jobArgs(j *flow.Job) ([]any, error) {
 
 func executionExists(ctx context.Context, st *state, q querier, id string) (bool, error) {
 	var one int
-	err := q.QueryRowContext(ctx, st.q("SELECT 1 FROM actiontrigger_executions WHERE id = ?"), id).Scan(&one)
+	err := scan(q.QueryRowContext(ctx, st.q("SELECT 1 FROM actiontrigger_executions WHERE id = ?"), id), &one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -136,7 +136,7 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 			for rows.Next() {
 				var id string
 				var ok bool
-				if err := rows.Scan(&id, &ok); err != nil {
+				if err := scan(rows, &id, &ok); err != nil {
 					rows.Close()
 					return s.st.mapErr(err, "insert jobs")
 				}
@@ -198,7 +198,7 @@ func (s *Store) UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatu
 		}
 		var status int
 		var execID string
-		err = q.QueryRowContext(ctx, s.st.q("SELECT status, execution_id FROM actiontrigger_jobs WHERE id = ?"), j.ID).Scan(&status, &execID)
+		err = scan(q.QueryRowContext(ctx, s.st.q("SELECT status, execution_id FROM actiontrigger_jobs WHERE id = ?"), j.ID), &status, &execID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlstore: job %q: %w", j.ID, flow.ErrNotFound)
 		}

@@ -186,7 +186,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 			return err
 		}
 		var v sql.NullInt64
-		if err := q.QueryRowContext(ctx, "SELECT MAX(version) FROM "+migrationsTable).Scan(&v); err != nil {
+		if err := scan(q.QueryRowContext(ctx, "SELECT MAX(version) FROM "+migrationsTable), &v); err != nil {
 			return s.st.mapErr(err, "read schema version")
 		}
 		version = int(v.Int64)

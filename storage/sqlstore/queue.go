@@ -132,7 +132,7 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 		defer rows.Close()
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			if err := scan(rows, &id); err != nil {
 				return s.st.mapErr(err, "extend leases")
 			}
 			held[id] = true

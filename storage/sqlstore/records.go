@@ -34,7 +34,7 @@ func checkFilter(c *collection, f storage.Filter) error {
 }
 
 // scanRecords reads rows of c's select list into records.
-func (s *Store) scanRecords(rows *sql.Rows, c *collection) ([]flow.Record, error) {
+func (s *Store) scanRecords(rows Rows, c *collection) ([]flow.Record, error) {
 	defer rows.Close()
 	out := []flow.Record{}
 	vals := make([]any, len(c.fields))
@@ -44,7 +44,7 @@ func (s *Store) scanRecords(rows *sql.Rows, c *collection) ([]flow.Record, error
 			vals[i] = nil
 			ptrs[i] = &vals[i]
 		}
-		if err := rows.Scan(ptrs...); err != nil {
+		if err := scan(rows, ptrs...); err != nil {
 			return nil, s.st.mapErr(err, "read "+c.Name)
 		}
 		r := make(flow.Record, len(c.fields))
@@ -545,7 +545,7 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 	err = s.write(ctx, true, func(q querier) error {
 		w, wargs := s.where(c, f)
 		var one int
-		err := q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM "+quote(c.table)+w+" LIMIT 1"), wargs...).Scan(&one)
+		err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM "+quote(c.table)+w+" LIMIT 1"), wargs...), &one)
 		if err == sql.ErrNoRows {
 			out = []flow.Record{}
 			return nil

@@ -191,7 +191,7 @@ func (s *Store) recordOwned(ctx context.Context, q querier, table, collection st
 // owns reports whether the store created table.
 func (s *Store) owns(ctx context.Context, q querier, table string) (bool, error) {
 	var n int
-	err := q.QueryRowContext(ctx, s.st.q("SELECT COUNT(*) FROM "+ownedTable+" WHERE table_name = ?"), table).Scan(&n)
+	err := scan(q.QueryRowContext(ctx, s.st.q("SELECT COUNT(*) FROM "+ownedTable+" WHERE table_name = ?"), table), &n)
 	if err != nil {
 		return false, s.st.mapErr(err, "read "+ownedTable+" (has Migrate run?)")
 	}
@@ -212,7 +212,7 @@ func (s *Store) tableColumns(ctx context.Context, q querier, table string) (map[
 	var cols map[string]bool
 	for rows.Next() {
 		var name string
-		if err := rows.Scan(&name); err != nil {
+		if err := scan(rows, &name); err != nil {
 			return nil, s.st.mapErr(err, "inspect table "+table)
 		}
 		if cols == nil {

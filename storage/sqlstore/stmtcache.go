@@ -88,7 +88,7 @@ func (q cachedQ) stmt(ctx context.Context, query string) *sql.Stmt {
 	return q.tx.StmtContext(ctx, s)
 }
 
-func (q cachedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (q cachedQ) ExecContext(ctx context.Context, query string, args ...any) (Result, error) {
 	if q.noCancel {
 		ctx = context.WithoutCancel(ctx)
 	}
@@ -101,20 +101,26 @@ func (q cachedQ) ExecContext(ctx context.Context, query string, args ...any) (sq
 	return q.st.db.ExecContext(ctx, query, args...)
 }
 
-func (q cachedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (q cachedQ) QueryContext(ctx context.Context, query string, args ...any) (Rows, error) {
 	if q.noCancel {
 		ctx = context.WithoutCancel(ctx)
 	}
+	var rows *sql.Rows
+	var err error
 	if s := q.stmt(ctx, query); s != nil {
-		return s.QueryContext(ctx, args...)
+		rows, err = s.QueryContext(ctx, args...)
+	} else if q.tx != nil {
+		rows, err = q.tx.QueryContext(ctx, query, args...)
+	} else {
+		rows, err = q.st.db.QueryContext(ctx, query, args...)
 	}
-	if q.tx != nil {
-		return q.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err // not a Rows holding a nil *sql.Rows
 	}
-	return q.st.db.QueryContext(ctx, query, args...)
+	return rows, nil
 }
 
-func (q cachedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (q cachedQ) QueryRowContext(ctx context.Context, query string, args ...any) Row {
 	if q.noCancel {
 		ctx = context.WithoutCancel(ctx)
 	}
@@ -135,6 +141,9 @@ func (st *state) querier(tx *sql.Tx) querier {
 
 // txQuerier is querier for the unit of work t.
 func (st *state) txQuerier(t *txState) querier {
+	if t.ext != nil {
+		return t.ext
+	}
 	if t.shared {
 		return st.querierOpt(t.tx, true)
 	}
@@ -146,7 +155,7 @@ func (st *state) querierOpt(tx *sql.Tx, noCancel bool) querier {
 		return cachedQ{st: st, tx: tx, noCancel: noCancel}
 	}
 	if tx != nil {
-		return tx
+		return (*sqlTx)(tx)
 	}
-	return st.db
+	return (*sqlDB)(st.db)
 }

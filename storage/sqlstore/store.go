@@ -26,7 +26,10 @@
 // fields decoded.
 //
 // BindTx binds a store to a transaction the host began, so that the host's
-// writes and the engine's commit together.
+// writes and the engine's commit together. BindQuerier does the same for a
+// transaction of a driver's own API (storage/sqlstore/postgres.BindPgxTx for
+// a pgx.Tx): the store runs its statements through a Querier, and this
+// package imports no driver.
 //
 // With SQLite, the store serialises its write transactions with an in-process
 // mutex (SQLite allows one writer at a time): while the function of InTx runs,
@@ -118,8 +121,10 @@ type state struct {
 }
 
 type txState struct {
-	mu   sync.Mutex
-	tx   *sql.Tx
+	mu sync.Mutex
+	tx *sql.Tx
+	// ext is the host's transaction bound through BindQuerier (tx is nil).
+	ext  Querier
 	done bool
 	// allOrNothing: writes run without savepoints, and the first one that
 	// fails (failed) fails the whole unit of work (storage.WithAllOrNothing).
@@ -133,13 +138,6 @@ type txState struct {
 	// in (hasShard: chosen; shardLeased: release it when the transaction ends).
 	shard                 int
 	hasShard, shardLeased bool
-}
-
-// querier is what *sql.DB, *sql.Conn and *sql.Tx share.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // New returns a store on db, which the host keeps owning (unless WithOwnedDB).

@@ -17,7 +17,7 @@ func scanTask(sc interface{ Scan(...any) error }) (*flow.Task, error) {
 	var t flow.Task
 	var result []byte
 	var created, updated sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.JobID, &t.ExecutionID, &t.WorkflowID, &t.WorkflowKey, &t.NodeKey, &t.UserID, &t.Title, &t.Status,
+	if err := scan(sc, &t.ID, &t.JobID, &t.ExecutionID, &t.WorkflowID, &t.WorkflowKey, &t.NodeKey, &t.UserID, &t.Title, &t.Status,
 		&result, &created, &updated); err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (s *Store) UpdateTask(ctx context.Context, t *flow.Task, expect flow.TaskSt
 			return nil
 		}
 		var status int
-		err = q.QueryRowContext(ctx, s.st.q("SELECT status FROM actiontrigger_tasks WHERE id = ?"), t.ID).Scan(&status)
+		err = scan(q.QueryRowContext(ctx, s.st.q("SELECT status FROM actiontrigger_tasks WHERE id = ?"), t.ID), &status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlstore: task %q: %w", t.ID, flow.ErrNotFound)
 		}

@@ -23,7 +23,7 @@ func scanWorkflow(sc interface{ Scan(...any) error }) (*flow.Workflow, error) {
 	var w flow.Workflow
 	var cfg, opts, nodes []byte
 	var created, updated sql.NullInt64
-	if err := sc.Scan(&w.ID, &w.Key, &w.Title, &w.Description, &w.Type, &w.Sync, &w.Enabled, &w.Current,
+	if err := scan(sc, &w.ID, &w.Key, &w.Title, &w.Description, &w.Type, &w.Sync, &w.Enabled, &w.Current,
 		&cfg, &opts, &nodes, &w.Version, &w.Executed, &w.AllExecuted, &created, &updated); err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (s *Store) InsertWorkflow(ctx context.Context, w *flow.Workflow) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			var exists int
-			err := q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_workflows WHERE id = ?"), w.ID).Scan(&exists)
+			err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_workflows WHERE id = ?"), w.ID), &exists)
 			if err == nil {
 				return fmt.Errorf("sqlstore: workflow %q: %w", w.ID, flow.ErrDuplicate)
 			}
@@ -102,7 +102,7 @@ func (s *Store) UpdateWorkflow(ctx context.Context, w *flow.Workflow) error {
 	return s.write(ctx, true, func(q querier) error {
 		if w.Current {
 			var other string
-			err := q.QueryRowContext(ctx, s.st.q("SELECT id FROM actiontrigger_workflows WHERE wf_key = ? AND is_current AND id <> ?"), w.Key, w.ID).Scan(&other)
+			err := scan(q.QueryRowContext(ctx, s.st.q("SELECT id FROM actiontrigger_workflows WHERE wf_key = ? AND is_current AND id <> ?"), w.Key, w.ID), &other)
 			if err == nil {
 				return fmt.Errorf("sqlstore: workflow %q: version %q of key %q is already current: %w", w.ID, other, w.Key, flow.ErrDuplicate)
 			}
