@@ -111,7 +111,7 @@ func ExampleBindPgxTx() {
 
 	_ = eng.WaitIdle(ctx)
 	xs, _ := eng.Executions(ctx, actiontrigger.ExecutionFilter{Key: "book"})
-	ledger, _ := eng.Store().ListRecords(ctx, "ledger", nil, nil)
+	ledger, _ := eng.Records().ListRecords(ctx, "ledger", nil, nil)
 	var rows int
 	_ = pool.QueryRow(ctx, `SELECT COUNT(*) FROM app_expenses`).Scan(&rows)
 	if len(xs) == 0 || len(ledger) == 0 {
