@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,11 +91,10 @@ func (a *API) records(w http.ResponseWriter, r *http.Request, u *actiontrigger.U
 // needs a create grant on the collection, and on the target of every
 // association the body creates a record of.
 func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, link storage.Filter) error {
-	scope, err := a.allow(u, coll, GrantCreate)
-	if err != nil {
+	if _, err := a.allow(u, coll, GrantCreate); err != nil {
 		return err
 	}
-	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionCreate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
+	action := recordAction(r, coll, actiontrigger.ActionCreate)
 	if err := a.eng.CheckBinding(action); err != nil {
 		return err
 	}
@@ -108,18 +108,24 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	for k, v := range link {
 		values[k] = v
 	}
-	if scope == ScopeOwn {
-		if err := stampOwner(values, u); err != nil {
-			return err
-		}
+	// Under ScopeOwn the grant needs a createdById field, which the stamp
+	// sets to the user's id (and refuses to see naming another).
+	if err := a.stampCreate(u, coll, values); err != nil {
+		return err
 	}
 	if err := a.checkNested(u, coll, values, 0); err != nil {
 		return err
 	}
+	nested := a.nestedPaths(coll, values, "", 0)
 	var rec flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
 		var err error
 		rec, err = tx.CreateRecord(ctx, coll.FullName(), values)
+		if err == nil && len(nested) > 0 {
+			// The records the body created through to-one associations come
+			// back (and go to the workflows) attached, as in the reference.
+			rec, err = tx.GetRecord(ctx, coll.FullName(), keyOf(coll, rec), nested)
+		}
 		return rec, err
 	})
 	if err != nil {
@@ -141,7 +147,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	if err != nil {
 		return err
 	}
-	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionUpdate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
+	action := recordAction(r, coll, actiontrigger.ActionUpdate)
 	if err := a.eng.CheckBinding(action); err != nil {
 		return err
 	}
@@ -151,15 +157,11 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		return err
 	}
 	var filter storage.Filter
-	switch {
-	case tk != "":
-		key, err := parseKey(coll, tk)
-		if err != nil {
-			return err
-		}
-		filter = storage.Filter(key)
-	case raw != nil:
-		if len(raw) == 0 {
+	if tk == "" && raw == nil {
+		return fmt.Errorf("update needs filterByTk or filter: %w", ErrBadRequest)
+	}
+	if raw != nil {
+		if len(raw) == 0 && tk == "" {
 			return fmt.Errorf("update with an empty filter would change every record: name the records: %w", ErrBadRequest)
 		}
 		if filter, err = recordFilter(raw); err != nil {
@@ -168,11 +170,18 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		if err := a.checkFields(u, coll, "filter", filterFields(filter)); err != nil {
 			return err
 		}
-	default:
-		return fmt.Errorf("update needs filterByTk or filter: %w", ErrBadRequest)
 	}
 	matchable := true
-	if scope == ScopeOwn {
+	if tk != "" {
+		// filterByTk and filter together select the records both match (AND),
+		// as in the reference system.
+		key, err := parseKey(coll, tk)
+		if err != nil {
+			return err
+		}
+		filter, matchable = andFilter(filter, storage.Filter(key))
+	}
+	if scope == ScopeOwn && matchable {
 		filter, matchable = ownerFilter(filter, u)
 	}
 	values, ok, err := a.readValues(w, r)
@@ -187,8 +196,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 			return fmt.Errorf("update: the primary key field %q cannot change: %w", k, ErrBadRequest)
 		}
 	}
-	if v, ok := values[OwnerField]; ok && scope == ScopeOwn && !isUser(v, u) {
-		return fmt.Errorf("role %q may only update its own records: %s cannot become %v: %w", u.Role, OwnerField, v, ErrRoleNotAllowed)
+	if err := a.stampUpdate(u, coll, values, scope); err != nil {
+		return err
 	}
 	if err := a.checkNested(u, coll, values, 0); err != nil {
 		return err
@@ -219,12 +228,113 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	for i, rec := range recs {
 		out[i] = a.scrub(u, coll, rec, nil)
 	}
-	var data any = out
-	if tk != "" {
-		data = out[0]
-	}
-	writeJSON(w, http.StatusOK, dataBody{Data: data, Messages: messages(res)})
+	// As in the reference system, an update answers the list of updated
+	// records, also when filterByTk names one.
+	writeJSON(w, http.StatusOK, dataBody{Data: out, Messages: messages(res)})
 	return nil
+}
+
+// nestedPaths lists the association paths ("category", "post.category") of
+// the records values creates through to-one associations given as objects.
+func (a *API) nestedPaths(coll *flow.Collection, values map[string]any, prefix string, depth int) []string {
+	if depth > 8 {
+		return nil
+	}
+	var out []string
+	for k, v := range values {
+		m, isMap := v.(map[string]any)
+		f, ok := coll.Field(k)
+		if !isMap || !ok || !f.Type.ToOne() {
+			continue
+		}
+		target, ok := a.target(coll, f)
+		if !ok {
+			continue
+		}
+		path := prefix + k
+		out = append(out, path)
+		out = append(out, a.nestedPaths(target, m, path+".", depth+1)...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// keyOf returns the primary key values of rec.
+func keyOf(coll *flow.Collection, rec flow.Record) flow.Record {
+	key := make(flow.Record, len(coll.Keys()))
+	for _, k := range coll.Keys() {
+		key[k] = rec[k]
+	}
+	return key
+}
+
+// ButtonParam is the query parameter of <collection>:create and :update that
+// names a server-side button binding (actiontrigger.Config.Buttons,
+// Action.Button): the request may then trigger only that button's workflows,
+// and triggers all of them when it has no triggerWorkflows. The reference
+// system has no such parameter (its buttons live in the client, which sends
+// triggerWorkflows); "button" is ours.
+const ButtonParam = "button"
+
+// recordAction describes the record action r asks for.
+func recordAction(r *http.Request, coll *flow.Collection, name string) actiontrigger.Action {
+	q := r.URL.Query()
+	return actiontrigger.Action{Collection: coll.FullName(), Name: name, TriggerWorkflows: q.Get("triggerWorkflows"), Button: q.Get(ButtonParam)}
+}
+
+// andFilter returns the filter matching what both f and g match. A field
+// both test keeps the values both allow; it reports false when there are
+// none (nothing can match).
+func andFilter(f, g storage.Filter) (storage.Filter, bool) {
+	out := storage.Filter{}
+	for k, v := range f {
+		out[k] = v
+	}
+	for k, v := range g {
+		have, ok := out[k]
+		if !ok {
+			out[k] = v
+			continue
+		}
+		var both []any
+		for _, x := range valuesOf(v) {
+			if slices.ContainsFunc(valuesOf(have), func(y any) bool { return sameValue(x, y) }) {
+				both = append(both, x)
+			}
+		}
+		switch len(both) {
+		case 0:
+			return nil, false
+		case 1:
+			out[k] = both[0]
+		default:
+			out[k] = both
+		}
+	}
+	return out, true
+}
+
+// valuesOf lists the values a filter entry allows.
+func valuesOf(v any) []any {
+	if list, ok := v.([]any); ok {
+		return list
+	}
+	return []any{v}
+}
+
+// sameValue compares two filter values: integers exactly (1, int64(1), 1.0
+// and "1" are the same), other numbers by value, the rest as text.
+func sameValue(x, y any) bool {
+	if a, ok := flow.IntValue(x); ok {
+		if b, ok := flow.IntValue(y); ok {
+			return a == b
+		}
+	}
+	if a, ok := flow.FloatValue(x); ok {
+		b, ok := flow.FloatValue(y)
+		return ok && a == b
+	}
+	return fmt.Sprint(x) == fmt.Sprint(y)
 }
 
 // act runs write and then AfterAction on what it wrote, in one unit of work
