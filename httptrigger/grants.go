@@ -3,6 +3,7 @@ package httptrigger
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -261,6 +262,63 @@ func (a *API) appendScopes(u *actiontrigger.User, coll *flow.Collection, appends
 		}
 	}
 	return own, nil
+}
+
+// viewable splits the association paths a write attached records along
+// into those u may not view (some collection along the path has no view
+// grant) and, of the others, those u may view only when the records are u's
+// own, as appendScopes does for appends: a write answers the records it
+// attached only as far as a read would show them.
+func (a *API) viewable(u *actiontrigger.User, coll *flow.Collection, paths []string) (denied []string, own map[string]bool) {
+	if a.isAdmin(u) {
+		return nil, nil
+	}
+	for _, p := range paths {
+		o, err := a.appendScopes(u, coll, []string{p})
+		if err != nil {
+			denied = append(denied, p)
+			continue
+		}
+		for k := range o {
+			if own == nil {
+				own = map[string]bool{}
+			}
+			own[k] = true
+		}
+	}
+	return denied, own
+}
+
+// withoutPaths returns rec without the associations loaded along paths
+// ("post.category" removes category from the loaded post); rec itself is
+// not changed.
+func withoutPaths(rec flow.Record, paths []string) flow.Record {
+	if rec == nil || len(paths) == 0 {
+		return rec
+	}
+	out := maps.Clone(rec)
+	for _, p := range paths {
+		head, rest, deeper := strings.Cut(p, ".")
+		if !deeper {
+			delete(out, head)
+			continue
+		}
+		switch x := out[head].(type) {
+		case map[string]any:
+			out[head] = withoutPaths(x, []string{rest})
+		case []any:
+			items := make([]any, len(x))
+			for i, it := range x {
+				if m, ok := it.(map[string]any); ok {
+					items[i] = withoutPaths(m, []string{rest})
+				} else {
+					items[i] = it
+				}
+			}
+			out[head] = items
+		}
+	}
+	return out
 }
 
 // checkNested requires create on the target of every association given as an

@@ -11,6 +11,7 @@ import (
 
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/httptrigger"
 )
 
 // The tests of this file replay the calls of issue 13's "Parity" section,
@@ -325,4 +326,49 @@ func TestParity_ExecuteRoleName(t *testing.T) {
 		roles[x.Context["roleName"]] = true
 	}
 	require.Equal(t, map[any]bool{"manager": true, "member": true}, roles)
+}
+
+// Parity 2, further: to-many associations created from the body come back
+// too, and so do records an update's body creates; a role answers only the
+// attached records it may view, while the workflows get them all.
+func TestParity_NestedManyAndUpdate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withGrants(
+		httptrigger.Grant{Role: "member", Collection: "posts", Actions: allActions},
+		httptrigger.Grant{Role: "member", Collection: "categories", Actions: allActions},
+		httptrigger.Grant{Role: "member", Collection: "comments", Actions: []httptrigger.GrantAction{httptrigger.GrantCreate}},
+	))
+	e.save(asyncWF("on-post", "posts", n("e", "echo", nil)))
+
+	r := e.post("/api/posts:create?triggerWorkflows=on-post", "tok-root", map[string]any{"title": "t1", "comments": []any{map[string]any{"content": "x"}}})
+	require.Equal(t, 200, r.code, "body: %s", r.raw)
+	cs, ok := r.data()["comments"].([]any)
+	require.True(t, ok, "comments attached: %s", r.raw)
+	require.Len(t, cs, 1)
+	require.Equal(t, "x", cs[0].(map[string]any)["content"])
+	require.EqualValues(t, 1, num(t, cs[0].(map[string]any)["createdById"]), "stamped")
+	id := idOf(t, r.data())
+
+	r = e.post("/api/posts:update?filterByTk="+id, "tok-a", map[string]any{"category": map[string]any{"title": "c-new"}})
+	require.Equal(t, 200, r.code, "body: %s", r.raw)
+	got := updated(t, r)[0]
+	require.Equal(t, "c-new", got["category"].(map[string]any)["title"])
+	require.Equal(t, num(t, got["category"].(map[string]any)["id"]), num(t, got["categoryId"]))
+
+	// Member a may create comments but not view them: the created comment
+	// is written and goes to the workflow, not into the response.
+	r = e.post("/api/posts:create?triggerWorkflows=on-post", "tok-a", map[string]any{"title": "t2", "comments": []any{map[string]any{"content": "hidden from a"}}})
+	require.Equal(t, 200, r.code, "body: %s", r.raw)
+	require.NotContains(t, r.data(), "comments")
+	require.NotContains(t, r.raw, "hidden from a")
+	require.Len(t, e.records("comments", nil), 2)
+	e.waitIdle()
+	var seen bool
+	for _, x := range e.execs("on-post") {
+		if dataOf(t, x)["title"] == "t2" {
+			seen = true
+			require.Len(t, dataOf(t, x)["comments"], 1, "the workflow gets the attached comment")
+		}
+	}
+	require.True(t, seen)
 }

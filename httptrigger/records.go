@@ -117,13 +117,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		return err
 	}
 	nested := a.nestedPaths(coll, values, "", 0)
+	denied, own := a.viewable(u, coll, nested)
 	var rec flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
 		var err error
 		rec, err = tx.CreateRecord(ctx, coll.FullName(), values)
 		if err == nil && len(nested) > 0 {
-			// The records the body created through to-one associations come
-			// back (and go to the workflows) attached, as in the reference.
+			// The records the body created through associations come back
+			// (and go to the workflows) attached, as in the reference.
 			rec, err = tx.GetRecord(ctx, coll.FullName(), keyOf(coll, rec), nested)
 		}
 		return rec, err
@@ -134,7 +135,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	if serr != nil {
 		return serr
 	}
-	writeJSON(w, http.StatusOK, dataBody{Data: a.scrub(u, coll, rec, nil), Messages: messages(res)})
+	writeJSON(w, http.StatusOK, dataBody{Data: a.scrub(u, coll, withoutPaths(rec, denied), own), Messages: messages(res)})
 	return nil
 }
 
@@ -209,12 +210,17 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		writeJSON(w, http.StatusOK, dataBody{Data: []flow.Record{}})
 		return nil
 	}
+	nested := a.nestedPaths(coll, values, "", 0)
+	denied, own := a.viewable(u, coll, nested)
 	var recs []flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
 		var err error
 		recs, err = tx.UpdateRecords(ctx, coll.FullName(), filter, values)
 		if err == nil && tk != "" && len(recs) == 0 {
 			err = fmt.Errorf("%s record %s: %w", coll.FullName(), tk, flow.ErrNotFound)
+		}
+		for i := 0; err == nil && len(nested) > 0 && i < len(recs); i++ {
+			recs[i], err = tx.GetRecord(ctx, coll.FullName(), keyOf(coll, recs[i]), nested)
 		}
 		return recs, err
 	})
@@ -226,7 +232,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	}
 	out := make([]flow.Record, len(recs))
 	for i, rec := range recs {
-		out[i] = a.scrub(u, coll, rec, nil)
+		out[i] = a.scrub(u, coll, withoutPaths(rec, denied), own)
 	}
 	// As in the reference system, an update answers the list of updated
 	// records, also when filterByTk names one.
@@ -234,26 +240,50 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	return nil
 }
 
-// nestedPaths lists the association paths ("category", "post.category") of
-// the records values creates through to-one associations given as objects.
+// nestedPaths lists, sorted, the association paths ("category",
+// "post.category", "comments") through which values creates records: to-one
+// associations given as an object, to-many ones given as a list holding
+// objects.
 func (a *API) nestedPaths(coll *flow.Collection, values map[string]any, prefix string, depth int) []string {
 	if depth > 8 {
 		return nil
 	}
-	var out []string
+	seen := map[string]bool{}
 	for k, v := range values {
-		m, isMap := v.(map[string]any)
 		f, ok := coll.Field(k)
-		if !isMap || !ok || !f.Type.ToOne() {
+		if !ok || !f.Type.IsAssociation() {
 			continue
 		}
+		var objs []map[string]any
+		switch x := v.(type) {
+		case map[string]any:
+			if f.Type.ToOne() {
+				objs = append(objs, x)
+			}
+		case []any:
+			if !f.Type.ToOne() {
+				for _, it := range x {
+					if m, isMap := it.(map[string]any); isMap {
+						objs = append(objs, m)
+					}
+				}
+			}
+		}
 		target, ok := a.target(coll, f)
-		if !ok {
+		if len(objs) == 0 || !ok {
 			continue
 		}
 		path := prefix + k
-		out = append(out, path)
-		out = append(out, a.nestedPaths(target, m, path+".", depth+1)...)
+		seen[path] = true
+		for _, m := range objs {
+			for _, sub := range a.nestedPaths(target, m, path+".", depth+1) {
+				seen[sub] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
 	}
 	sort.Strings(out)
 	return out
