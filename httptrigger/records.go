@@ -108,8 +108,8 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	for k, v := range link {
 		values[k] = v
 	}
-	// Under ScopeOwn the grant needs a createdById field, which the stamp
-	// sets to the user's id (and refuses to see naming another).
+	// createdById and updatedById become the user's id (under ScopeOwn the
+	// grant needs createdById, so the record is the user's own).
 	if err := a.stampCreate(u, coll, values); err != nil {
 		return err
 	}
@@ -140,9 +140,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 }
 
 // update sets the body's values on the record filterByTk names (404 if
-// none), or on every record the filter matches (possibly none), and runs the
-// action's workflows once per updated record. It needs an update grant; under
-// ScopeOwn only the user's own records match.
+// none), or on every record the filter matches (possibly none), or with both
+// on the records both select, and runs the action's workflows once per
+// updated record. It answers the list of updated records. It needs an update
+// grant; under ScopeOwn only the user's own records match.
 func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, rt route) error {
 	scope, err := a.allow(u, coll, GrantUpdate)
 	if err != nil {
