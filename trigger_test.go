@@ -4,7 +4,7 @@ package actiontrigger_test
 // cases 1-24) and the triggering rules of SPEC section 1.
 //
 // "user creates a post with triggerWorkflows=K" is: the host writes the record
-// through eng.Store().CreateRecord, then calls AfterAction with the record.
+// through eng.Records().CreateRecord, then calls AfterAction with the record.
 // "sleep" is WaitIdle on a started engine.
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
+	"github.com/actiontrigger/actiontrigger/storage/storagetest"
 	"github.com/actiontrigger/actiontrigger/storage/teststores"
 )
 
@@ -24,10 +25,19 @@ import (
 type countingStore struct {
 	storage.Store
 	txs atomic.Int64
+	// slowFirst holds the next unit of work open a while, so that the runs
+	// started with it queue up for the next batch whatever the scheduler does.
+	slowFirst atomic.Bool
 }
 
 func (c *countingStore) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
 	c.txs.Add(1)
+	if c.slowFirst.CompareAndSwap(true, false) {
+		return c.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+			time.Sleep(100 * time.Millisecond)
+			return fn(ctx, tx)
+		})
+	}
 	return c.Store.InTx(ctx, fn)
 }
 
@@ -155,6 +165,7 @@ func TestBatchRuns(t *testing.T) {
 			})
 			x.Batches = 1
 			before := s.txs.Load()
+			s.slowFirst.Store(true)
 			outs, errs := processAll(x, es)
 			requireRuns(t, s, es, outs, errs, nil)
 			for i, o := range outs {
@@ -253,19 +264,19 @@ type updateCountingStore struct {
 }
 
 type updateCountingTx struct {
-	storage.Store
+	storagetest.RecordsStore
 	c *updateCountingStore
 }
 
 func (c *updateCountingStore) InTx(ctx context.Context, fn func(ctx context.Context, tx storage.Store) error) error {
 	return c.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
-		return fn(ctx, &updateCountingTx{Store: tx, c: c})
+		return fn(ctx, &updateCountingTx{RecordsStore: tx.(storagetest.RecordsStore), c: c})
 	})
 }
 
 func (t *updateCountingTx) UpdateExecution(ctx context.Context, e *flow.Execution, expect storage.ExecutionExpect) error {
 	t.c.single.Add(1)
-	return t.Store.UpdateExecution(ctx, e, expect)
+	return t.RecordsStore.UpdateExecution(ctx, e, expect)
 }
 
 func (t *updateCountingTx) UpdateExecutions(ctx context.Context, us []storage.ExecutionUpdate) ([]error, error) {
@@ -275,7 +286,7 @@ func (t *updateCountingTx) UpdateExecutions(ctx context.Context, us []storage.Ex
 			return nil, fmt.Errorf("execution %s: the batch changed its context or stack", u.Execution.ID)
 		}
 	}
-	return t.Store.(storage.BatchUpdater).UpdateExecutions(ctx, us)
+	return t.RecordsStore.(storage.BatchUpdater).UpdateExecutions(ctx, us)
 }
 
 // A batch writes its executions at once when the store can, leaving their
@@ -283,7 +294,8 @@ func (t *updateCountingTx) UpdateExecutions(ctx context.Context, us []storage.Ex
 func TestBatchUpdatesAtOnce(t *testing.T) {
 	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			s := &updateCountingStore{Store: open(t)}
+			cs := &countingStore{Store: open(t)}
+			s := &updateCountingStore{Store: cs}
 			const n, chunk = 100, 25
 			x, es := setupBatch(t, s, n, func(i int) map[string]any {
 				return map[string]any{"id": i + 1, "title": fmt.Sprintf("claim %d", i), "amount": 10.0}
@@ -292,6 +304,7 @@ func TestBatchUpdatesAtOnce(t *testing.T) {
 			// Whether concurrent calls meet in a batch is up to the scheduler:
 			// try chunks until one did.
 			for len(es) > chunk && s.batched.Load() == 0 {
+				cs.slowFirst.Store(true)
 				outs, errs := processAll(x, es[:chunk])
 				requireRuns(t, s, es[:chunk], outs, errs, nil)
 				es = es[chunk:]

@@ -223,6 +223,10 @@ func (a *API) execute(w http.ResponseWriter, r *http.Request, wf *flow.Workflow)
 	if user.Role == "" && len(p.Roles) > 0 {
 		user.Role = p.Roles[0]
 	}
+	// A run acts under a role the user has, as a request with X-Role does.
+	if body.RoleName != "" && !slices.Contains(p.Roles, body.RoleName) {
+		return fmt.Errorf("workflows:execute: roleName %q is not one of user %v's roles %v: %w", body.RoleName, body.UserID, p.Roles, ErrRoleNotAllowed)
+	}
 	x, err := a.eng.Execute(r.Context(), wf.Key, body.Data, user)
 	if err != nil {
 		return err
@@ -359,15 +363,20 @@ func (a *API) tasks(w http.ResponseWriter, r *http.Request, u *actiontrigger.Use
 		if err != nil {
 			return err
 		}
-		f.Limit, f.Offset = size, (pg-1)*size
+		// One task more than the page tells whether another page follows.
+		f.Limit, f.Offset = size+1, (pg-1)*size
 		list, err := a.eng.Tasks(ctx, *u, f)
 		if err != nil {
 			return err
 		}
+		hasNext := len(list) > size
+		if hasNext {
+			list = list[:size]
+		}
 		if list == nil {
 			list = []*flow.Task{}
 		}
-		writeJSON(w, http.StatusOK, dataBody{Data: list, Meta: map[string]int{"page": pg, "pageSize": size}})
+		writeJSON(w, http.StatusOK, dataBody{Data: list, Meta: taskPageMeta{HasNext: hasNext, Page: pg, PageSize: size}})
 		return nil
 	}
 	id := tkParam(r, rt)
@@ -388,8 +397,17 @@ func (a *API) tasks(w http.ResponseWriter, r *http.Request, u *actiontrigger.Use
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, dataBody{Data: t})
+	// 202 as in the reference system: the execution resumes asynchronously.
+	writeJSON(w, http.StatusAccepted, dataBody{Data: t})
 	return nil
+}
+
+// taskPageMeta is listMine's meta, the reference system's simple paging:
+// no count, whether a next page exists.
+type taskPageMeta struct {
+	HasNext  bool `json:"hasNext"`
+	Page     int  `json:"page"`
+	PageSize int  `json:"pageSize"`
 }
 
 // statuses reads a status filter: a number or a list of numbers.

@@ -71,7 +71,7 @@ func TestApproval(t *testing.T) {
 
 	// The assignee decides: the execution resumes to RESOLVED.
 	r = e.post("/api/workflowManualTasks:submit?filterByTk="+id, "tok-a", submit)
-	require.Equal(t, 200, r.code, "body: %s", r.raw)
+	require.Equal(t, http.StatusAccepted, r.code, "body: %s", r.raw)
 	require.EqualValues(t, flow.TaskResolved, r.data()["status"])
 	eventually(t, func() bool {
 		x, err := e.eng.Execution(t.Context(), xs[0].ID)

@@ -20,7 +20,10 @@
 // Authorization on records is by [Grant]: admin roles may do everything,
 // other roles what APIOptions.Grants allow them (create, view, update; all
 // records or their own); without grants only admin roles reach records.
-// Hidden fields never appear in the API's responses.
+// Hidden fields never appear in the API's responses. Creates and updates
+// stamp the createdById and updatedById fields a collection has with the
+// acting user's id; other roles than admin ones cannot name another user
+// there (403).
 //
 // Authentication belongs to the host: an [Authenticator] maps the request
 // (usually its "Authorization: Bearer" header or "token" parameter) to a

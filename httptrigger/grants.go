@@ -3,6 +3,7 @@ package httptrigger
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -50,8 +51,9 @@ const (
 // field and grants nothing on the others.
 const AllCollections = "*"
 
-// OwnerField is the field ScopeOwn compares with the acting user's id.
-const OwnerField = "createdById"
+// OwnerField is the field ScopeOwn compares with the acting user's id: the
+// createdById system field the API stamps on creates (nodes.CreatedByIDField).
+const OwnerField = nodes.CreatedByIDField
 
 // Grant allows a role some actions on the records of one collection (or of
 // every collection, AllCollections). Grants add up: a role may do what any of
@@ -126,17 +128,9 @@ func compileGrants(eng *actiontrigger.Engine, gs []Grant) (grants, error) {
 }
 
 // hasOwner reports whether coll has a createdById field: declared, or the
-// foreign key of one of its belongsTo associations.
+// foreign key of one of its belongsTo associations (nodes.StoresField).
 func hasOwner(coll *flow.Collection) bool {
-	if coll.HasField(OwnerField) {
-		return true
-	}
-	for _, f := range coll.Fields {
-		if f.Type == flow.FieldBelongsTo && (f.ForeignKey == OwnerField || f.ForeignKey == "" && f.Name+"Id" == OwnerField) {
-			return true
-		}
-	}
-	return false
+	return nodes.StoresField(coll, OwnerField)
 }
 
 // isAdmin reports whether u acts under an admin role.
@@ -270,10 +264,68 @@ func (a *API) appendScopes(u *actiontrigger.User, coll *flow.Collection, appends
 	return own, nil
 }
 
+// viewable splits the association paths a write attached records along
+// into those u may not view (some collection along the path has no view
+// grant) and, of the others, those u may view only when the records are u's
+// own, as appendScopes does for appends: a write answers the records it
+// attached only as far as a read would show them.
+func (a *API) viewable(u *actiontrigger.User, coll *flow.Collection, paths []string) (denied []string, own map[string]bool) {
+	if a.isAdmin(u) {
+		return nil, nil
+	}
+	for _, p := range paths {
+		o, err := a.appendScopes(u, coll, []string{p})
+		if err != nil {
+			denied = append(denied, p)
+			continue
+		}
+		for k := range o {
+			if own == nil {
+				own = map[string]bool{}
+			}
+			own[k] = true
+		}
+	}
+	return denied, own
+}
+
+// withoutPaths returns rec without the associations loaded along paths
+// ("post.category" removes category from the loaded post); rec itself is
+// not changed.
+func withoutPaths(rec flow.Record, paths []string) flow.Record {
+	if rec == nil || len(paths) == 0 {
+		return rec
+	}
+	out := maps.Clone(rec)
+	for _, p := range paths {
+		head, rest, deeper := strings.Cut(p, ".")
+		if !deeper {
+			delete(out, head)
+			continue
+		}
+		switch x := out[head].(type) {
+		case map[string]any:
+			out[head] = withoutPaths(x, []string{rest})
+		case []any:
+			items := make([]any, len(x))
+			for i, it := range x {
+				if m, ok := it.(map[string]any); ok {
+					items[i] = withoutPaths(m, []string{rest})
+				} else {
+					items[i] = it
+				}
+			}
+			out[head] = items
+		}
+	}
+	return out
+}
+
 // checkNested requires create on the target of every association given as an
 // object (or a list of objects) in values: the store creates those records.
+// It stamps them as created by u (stampCreate).
 func (a *API) checkNested(u *actiontrigger.User, coll *flow.Collection, values map[string]any, depth int) error {
-	if a.isAdmin(u) || depth > 8 {
+	if depth > 8 {
 		return nil
 	}
 	for k, v := range values {
@@ -299,15 +351,12 @@ func (a *API) checkNested(u *actiontrigger.User, coll *flow.Collection, values m
 		if !ok {
 			continue
 		}
-		scope, err := a.allow(u, target, GrantCreate)
-		if err != nil {
+		if _, err := a.allow(u, target, GrantCreate); err != nil {
 			return fmt.Errorf("%s.%s: %w", coll.FullName(), k, err)
 		}
 		for _, m := range objs {
-			if scope == ScopeOwn {
-				if err := stampOwner(m, u); err != nil {
-					return fmt.Errorf("%s.%s: %w", coll.FullName(), k, err)
-				}
+			if err := a.stampCreate(u, target, m); err != nil {
+				return fmt.Errorf("%s.%s: %w", coll.FullName(), k, err)
 			}
 			if err := a.checkNested(u, target, m, depth+1); err != nil {
 				return err
@@ -317,16 +366,65 @@ func (a *API) checkNested(u *actiontrigger.User, coll *flow.Collection, values m
 	return nil
 }
 
-// stampOwner sets createdById to u's id in values created under ScopeOwn; a
-// createdById naming someone else is ErrRoleNotAllowed.
-func stampOwner(values map[string]any, u *actiontrigger.User) error {
-	if v, ok := values[OwnerField]; ok && v != nil {
-		if !isUser(v, u) {
-			return fmt.Errorf("role %q may only write its own records (%s %v): %w", u.Role, OwnerField, v, ErrRoleNotAllowed)
+// The system fields the API stamps with the acting user's id.
+const (
+	createdByID = nodes.CreatedByIDField
+	updatedByID = nodes.UpdatedByIDField
+)
+
+// stampCreate stamps values, a record u creates in coll, with u's id in the
+// createdById and updatedById fields coll stores. A non-admin role may not
+// name another user there, nor set the createdBy and updatedBy associations
+// (ErrRoleNotAllowed); admin roles may set them (imports), and are stamped
+// when they do not.
+func (a *API) stampCreate(u *actiontrigger.User, coll *flow.Collection, values map[string]any) error {
+	if !a.isAdmin(u) {
+		for _, name := range []string{createdByID, updatedByID} {
+			if err := notForged(u, coll, values, name); err != nil {
+				return err
+			}
 		}
-		return nil
 	}
-	values[OwnerField] = u.ID
+	nodes.StampUser(coll, values, u.ID, createdByID, updatedByID)
+	return nil
+}
+
+// stampUpdate stamps values, set by u on records of coll, with u's id in
+// updatedById when coll stores it. A non-admin role may not name another
+// user in updatedById, nor change createdById (except to its own id on its
+// own records, under scope, a no-op), nor set the createdBy and updatedBy
+// associations (ErrRoleNotAllowed).
+func (a *API) stampUpdate(u *actiontrigger.User, coll *flow.Collection, values map[string]any, scope Scope) error {
+	if !a.isAdmin(u) {
+		if err := notForged(u, coll, values, updatedByID); err != nil {
+			return err
+		}
+		if v, ok := values[createdByID]; ok && (scope != ScopeOwn || !isUser(v, u)) {
+			return fmt.Errorf("role %q may not change %s of %s records (%v): %w", u.Role, createdByID, coll.FullName(), v, ErrRoleNotAllowed)
+		}
+		if err := notForged(u, coll, values, createdByID); err != nil {
+			return err
+		}
+	}
+	nodes.StampUser(coll, values, u.ID, updatedByID)
+	return nil
+}
+
+// notForged refuses values that name another user than u in the system
+// field name, or set the belongsTo association whose foreign key it is.
+func notForged(u *actiontrigger.User, coll *flow.Collection, values map[string]any, name string) error {
+	if v, ok := values[name]; ok && v != nil && !isUser(v, u) {
+		return fmt.Errorf("role %q may only write its own id in %s of %s records, not %v: %w", u.Role, name, coll.FullName(), v, ErrRoleNotAllowed)
+	}
+	for i := range coll.Fields {
+		f := &coll.Fields[i]
+		if f.Type != flow.FieldBelongsTo || (f.ForeignKey != name && (f.ForeignKey != "" || f.Name+"Id" != name)) {
+			continue
+		}
+		if _, ok := values[f.Name]; ok {
+			return fmt.Errorf("role %q may not set %s of %s records: the server sets %s: %w", u.Role, f.Name, coll.FullName(), name, ErrRoleNotAllowed)
+		}
+	}
 	return nil
 }
 

@@ -77,9 +77,11 @@ func TestHiddenFields_NeverInResponses(t *testing.T) {
 	require.Equal(t, 200, r.code, r.raw)
 	requireNoHidden(t, r, "pw-changed")
 
-	// A post with a nested user: the created user comes back without its password.
-	r = e.post("/api/posts:create", "tok-a", map[string]any{"title": "p2", "createdBy": map[string]any{"nickname": "c", "password": "pw-nested"}})
+	// A post with a nested user (createdBy, which only admin roles may set):
+	// the created user comes back without its password.
+	r = e.post("/api/posts:create", "tok-root", map[string]any{"title": "p2", "createdBy": map[string]any{"nickname": "c", "password": "pw-nested"}})
 	require.Equal(t, 200, r.code, r.raw)
+	require.Contains(t, r.raw, `"nickname":"c"`, "the nested user is in the response")
 	requireNoHidden(t, r, "pw-nested")
 
 	// Executions: the context of the users workflow, as root.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,11 +91,10 @@ func (a *API) records(w http.ResponseWriter, r *http.Request, u *actiontrigger.U
 // needs a create grant on the collection, and on the target of every
 // association the body creates a record of.
 func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, link storage.Filter) error {
-	scope, err := a.allow(u, coll, GrantCreate)
-	if err != nil {
+	if _, err := a.allow(u, coll, GrantCreate); err != nil {
 		return err
 	}
-	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionCreate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
+	action := recordAction(r, coll, actiontrigger.ActionCreate)
 	if err := a.eng.CheckBinding(action); err != nil {
 		return err
 	}
@@ -108,18 +108,25 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	for k, v := range link {
 		values[k] = v
 	}
-	if scope == ScopeOwn {
-		if err := stampOwner(values, u); err != nil {
-			return err
-		}
+	// createdById and updatedById become the user's id (under ScopeOwn the
+	// grant needs createdById, so the record is the user's own).
+	if err := a.stampCreate(u, coll, values); err != nil {
+		return err
 	}
 	if err := a.checkNested(u, coll, values, 0); err != nil {
 		return err
 	}
+	nested := a.nestedPaths(coll, values, "", 0)
+	denied, own := a.viewable(u, coll, nested)
 	var rec flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
 		var err error
 		rec, err = a.eng.Records().CreateRecord(storage.WithTx(ctx, tx), coll.FullName(), values)
+		if err == nil && len(nested) > 0 {
+			// The records the body created through associations come back
+			// (and go to the workflows) attached, as in the reference.
+			rec, err = a.eng.Records().GetRecord(storage.WithTx(ctx, tx), coll.FullName(), keyOf(coll, rec), nested)
+		}
 		return rec, err
 	})
 	if err != nil {
@@ -128,20 +135,21 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	if serr != nil {
 		return serr
 	}
-	writeJSON(w, http.StatusOK, dataBody{Data: a.scrub(u, coll, rec, nil), Messages: messages(res)})
+	writeJSON(w, http.StatusOK, dataBody{Data: a.scrub(u, coll, withoutPaths(rec, denied), own), Messages: messages(res)})
 	return nil
 }
 
 // update sets the body's values on the record filterByTk names (404 if
-// none), or on every record the filter matches (possibly none), and runs the
-// action's workflows once per updated record. It needs an update grant; under
-// ScopeOwn only the user's own records match.
+// none), or on every record the filter matches (possibly none), or with both
+// on the records both select, and runs the action's workflows once per
+// updated record. It answers the list of updated records. It needs an update
+// grant; under ScopeOwn only the user's own records match.
 func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, coll *flow.Collection, rt route) error {
 	scope, err := a.allow(u, coll, GrantUpdate)
 	if err != nil {
 		return err
 	}
-	action := actiontrigger.Action{Collection: coll.FullName(), Name: actiontrigger.ActionUpdate, TriggerWorkflows: r.URL.Query().Get("triggerWorkflows")}
+	action := recordAction(r, coll, actiontrigger.ActionUpdate)
 	if err := a.eng.CheckBinding(action); err != nil {
 		return err
 	}
@@ -151,15 +159,11 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		return err
 	}
 	var filter storage.Filter
-	switch {
-	case tk != "":
-		key, err := parseKey(coll, tk)
-		if err != nil {
-			return err
-		}
-		filter = storage.Filter(key)
-	case raw != nil:
-		if len(raw) == 0 {
+	if tk == "" && raw == nil {
+		return fmt.Errorf("update needs filterByTk or filter: %w", ErrBadRequest)
+	}
+	if raw != nil {
+		if len(raw) == 0 && tk == "" {
 			return fmt.Errorf("update with an empty filter would change every record: name the records: %w", ErrBadRequest)
 		}
 		if filter, err = recordFilter(raw); err != nil {
@@ -168,11 +172,18 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		if err := a.checkFields(u, coll, "filter", filterFields(filter)); err != nil {
 			return err
 		}
-	default:
-		return fmt.Errorf("update needs filterByTk or filter: %w", ErrBadRequest)
 	}
 	matchable := true
-	if scope == ScopeOwn {
+	if tk != "" {
+		// filterByTk and filter together select the records both match (AND),
+		// as in the reference system.
+		key, err := parseKey(coll, tk)
+		if err != nil {
+			return err
+		}
+		filter, matchable = andFilter(filter, storage.Filter(key))
+	}
+	if scope == ScopeOwn && matchable {
 		filter, matchable = ownerFilter(filter, u)
 	}
 	values, ok, err := a.readValues(w, r)
@@ -187,8 +198,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 			return fmt.Errorf("update: the primary key field %q cannot change: %w", k, ErrBadRequest)
 		}
 	}
-	if v, ok := values[OwnerField]; ok && scope == ScopeOwn && !isUser(v, u) {
-		return fmt.Errorf("role %q may only update its own records: %s cannot become %v: %w", u.Role, OwnerField, v, ErrRoleNotAllowed)
+	if err := a.stampUpdate(u, coll, values, scope); err != nil {
+		return err
 	}
 	if err := a.checkNested(u, coll, values, 0); err != nil {
 		return err
@@ -200,12 +211,17 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 		writeJSON(w, http.StatusOK, dataBody{Data: []flow.Record{}})
 		return nil
 	}
+	nested := a.nestedPaths(coll, values, "", 0)
+	denied, own := a.viewable(u, coll, nested)
 	var recs []flow.Record
 	res, serr, err := a.act(r.Context(), action, *u, func(ctx context.Context, tx storage.Store) (any, error) {
 		var err error
 		recs, err = a.eng.Records().UpdateRecords(storage.WithTx(ctx, tx), coll.FullName(), filter, values)
 		if err == nil && tk != "" && len(recs) == 0 {
 			err = fmt.Errorf("%s record %s: %w", coll.FullName(), tk, flow.ErrNotFound)
+		}
+		for i := 0; err == nil && len(nested) > 0 && i < len(recs); i++ {
+			recs[i], err = a.eng.Records().GetRecord(storage.WithTx(ctx, tx), coll.FullName(), keyOf(coll, recs[i]), nested)
 		}
 		return recs, err
 	})
@@ -217,14 +233,139 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, u *actiontrigger.Us
 	}
 	out := make([]flow.Record, len(recs))
 	for i, rec := range recs {
-		out[i] = a.scrub(u, coll, rec, nil)
+		out[i] = a.scrub(u, coll, withoutPaths(rec, denied), own)
 	}
-	var data any = out
-	if tk != "" {
-		data = out[0]
-	}
-	writeJSON(w, http.StatusOK, dataBody{Data: data, Messages: messages(res)})
+	// As in the reference system, an update answers the list of updated
+	// records, also when filterByTk names one.
+	writeJSON(w, http.StatusOK, dataBody{Data: out, Messages: messages(res)})
 	return nil
+}
+
+// nestedPaths lists, sorted, the association paths ("category",
+// "post.category", "comments") through which values creates records: to-one
+// associations given as an object, to-many ones given as a list holding
+// objects.
+func (a *API) nestedPaths(coll *flow.Collection, values map[string]any, prefix string, depth int) []string {
+	if depth > 8 {
+		return nil
+	}
+	seen := map[string]bool{}
+	for k, v := range values {
+		f, ok := coll.Field(k)
+		if !ok || !f.Type.IsAssociation() {
+			continue
+		}
+		var objs []map[string]any
+		switch x := v.(type) {
+		case map[string]any:
+			if f.Type.ToOne() {
+				objs = append(objs, x)
+			}
+		case []any:
+			if !f.Type.ToOne() {
+				for _, it := range x {
+					if m, isMap := it.(map[string]any); isMap {
+						objs = append(objs, m)
+					}
+				}
+			}
+		}
+		target, ok := a.target(coll, f)
+		if len(objs) == 0 || !ok {
+			continue
+		}
+		path := prefix + k
+		seen[path] = true
+		for _, m := range objs {
+			for _, sub := range a.nestedPaths(target, m, path+".", depth+1) {
+				seen[sub] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// keyOf returns the primary key values of rec.
+func keyOf(coll *flow.Collection, rec flow.Record) flow.Record {
+	key := make(flow.Record, len(coll.Keys()))
+	for _, k := range coll.Keys() {
+		key[k] = rec[k]
+	}
+	return key
+}
+
+// ButtonParam is the query parameter of <collection>:create and :update that
+// names a server-side button binding (actiontrigger.Config.Buttons,
+// Action.Button): the request may then trigger only that button's workflows,
+// and triggers all of them when it has no triggerWorkflows. The reference
+// system has no such parameter (its buttons live in the client, which sends
+// triggerWorkflows); "button" is ours.
+const ButtonParam = "button"
+
+// recordAction describes the record action r asks for.
+func recordAction(r *http.Request, coll *flow.Collection, name string) actiontrigger.Action {
+	q := r.URL.Query()
+	return actiontrigger.Action{Collection: coll.FullName(), Name: name, TriggerWorkflows: q.Get("triggerWorkflows"), Button: q.Get(ButtonParam)}
+}
+
+// andFilter returns the filter matching what both f and g match. A field
+// both test keeps the values both allow; it reports false when there are
+// none (nothing can match).
+func andFilter(f, g storage.Filter) (storage.Filter, bool) {
+	out := storage.Filter{}
+	for k, v := range f {
+		out[k] = v
+	}
+	for k, v := range g {
+		have, ok := out[k]
+		if !ok {
+			out[k] = v
+			continue
+		}
+		var both []any
+		for _, x := range valuesOf(v) {
+			if slices.ContainsFunc(valuesOf(have), func(y any) bool { return sameValue(x, y) }) {
+				both = append(both, x)
+			}
+		}
+		switch len(both) {
+		case 0:
+			return nil, false
+		case 1:
+			out[k] = both[0]
+		default:
+			out[k] = both
+		}
+	}
+	return out, true
+}
+
+// valuesOf lists the values a filter entry allows.
+func valuesOf(v any) []any {
+	if list, ok := v.([]any); ok {
+		return list
+	}
+	return []any{v}
+}
+
+// sameValue compares two filter values: integers exactly (1, int64(1), 1.0
+// and "1" are the same), other numbers by value, the rest as text.
+func sameValue(x, y any) bool {
+	if a, ok := flow.IntValue(x); ok {
+		if b, ok := flow.IntValue(y); ok {
+			return a == b
+		}
+	}
+	if a, ok := flow.FloatValue(x); ok {
+		b, ok := flow.FloatValue(y)
+		return ok && a == b
+	}
+	return fmt.Sprint(x) == fmt.Sprint(y)
 }
 
 // act runs write and then AfterAction on what it wrote, in one unit of work

@@ -48,7 +48,22 @@ func TestUpdate_BulkByFilter(t *testing.T) {
 	require.Len(t, e.execs("w"), 3)
 }
 
-// REF F.1 #7: update by filterByTk (query or path) answers the record.
+// updated returns the records of an update's {"data": [...]}, which is a
+// list also for one record (filterByTk), as in the reference system.
+func updated(t *testing.T, r resp) []map[string]any {
+	t.Helper()
+	list, ok := r.body["data"].([]any)
+	require.True(t, ok, "data is a list: %s", r.raw)
+	out := make([]map[string]any, len(list))
+	for i, it := range list {
+		out[i], ok = it.(map[string]any)
+		require.True(t, ok, "body: %s", r.raw)
+	}
+	return out
+}
+
+// REF F.1 #7: update by filterByTk (query or path) answers the record, in a
+// list of one, as the reference system does ({"data": [{...}]}).
 func TestUpdate_ByFilterByTk(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -56,14 +71,18 @@ func TestUpdate_ByFilterByTk(t *testing.T) {
 	p := e.record("posts", flow.Record{"title": "t1"})
 	r := e.post("/api/posts:update?triggerWorkflows=w&filterByTk="+idOf(t, p), "tok-a", map[string]any{"title": "t2"})
 	require.Equal(t, 200, r.code, "body: %s", r.raw)
-	require.Equal(t, "t2", r.data()["title"])
+	require.True(t, strings.HasPrefix(strings.TrimSpace(rawMember(t, r, "data")), "["), "an array: %s", r.raw)
+	got := updated(t, r)
+	require.Len(t, got, 1)
+	require.Equal(t, "t2", got[0]["title"])
+	require.EqualValues(t, num(t, p["id"]), num(t, got[0]["id"]))
 	xs := e.execs("w")
 	require.Len(t, xs, 1)
 	require.Equal(t, "t2", dataOf(t, xs[0])["title"])
 
 	r = e.do(http.MethodPut, "/api/posts/"+idOf(t, p)+":update?triggerWorkflows=w", "tok-a", map[string]any{"title": "t3"})
 	require.Equal(t, 200, r.code, "body: %s", r.raw)
-	require.Equal(t, "t3", r.data()["title"])
+	require.Equal(t, "t3", updated(t, r)[0]["title"])
 	require.Len(t, e.execs("w"), 2)
 	require.Equal(t, "t3", e.records("posts", nil)[0]["title"])
 }

@@ -17,7 +17,53 @@ import (
 //
 // The result is the created record without hidden fields. A store error (unknown
 // field, constraint) becomes a job ERROR with the store's message.
+//
+// When the collection stores createdById or updatedById (CreatedByIDField,
+// UpdatedByIDField) and params.values does not set them, the node stamps them
+// with the acting user's id, $context.user.id, as the HTTP API does for a
+// request's writes.
 type Create struct{}
+
+// CreatedByIDField and UpdatedByIDField are the system fields that record who
+// created a record and who last updated it, as in the reference system. A
+// collection has them when it declares them (integer fields, the way
+// createdAt and updatedAt are declared as date fields), or declares the
+// belongsTo associations whose foreign keys they are: createdBy and updatedBy,
+// to the users collection. The create node and the HTTP API's creates and
+// updates stamp them with the acting user's id (StampUser).
+const (
+	CreatedByIDField = "createdById"
+	UpdatedByIDField = "updatedById"
+)
+
+// StoresField reports whether coll stores the field name: a declared field,
+// a key field, or the foreign key of one of its belongsTo associations.
+func StoresField(coll *flow.Collection, name string) bool {
+	if coll.HasField(name) {
+		return true
+	}
+	for i := range coll.Fields {
+		f := &coll.Fields[i]
+		if f.Type == flow.FieldBelongsTo && (f.ForeignKey == name || f.ForeignKey == "" && f.Name+"Id" == name) {
+			return true
+		}
+	}
+	return false
+}
+
+// StampUser sets each of fields that coll stores to userID in values, unless
+// values already sets it to a value other than nil. A nil or empty userID
+// stamps nothing.
+func StampUser(coll *flow.Collection, values map[string]any, userID any, fields ...string) {
+	if values == nil || flow.UserKey(userID) == "" {
+		return
+	}
+	for _, name := range fields {
+		if v, set := values[name]; (!set || v == nil) && StoresField(coll, name) {
+			values[name] = userID
+		}
+	}
+}
 
 type createConfig struct {
 	Collection string `json:"collection"`
@@ -75,7 +121,11 @@ func (Create) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	values, _ := rendered.(map[string]any)
+	renderedMap, _ := rendered.(map[string]any)
+	values := make(map[string]any, len(renderedMap)+2)
+	maps.Copy(values, renderedMap)
+	userID, _ := r.User().Get("id")
+	StampUser(cc.coll, values, userID, CreatedByIDField, UpdatedByIDField)
 	records := r.records()
 	rec, err := records.CreateRecord(ctx, cc.collection, values)
 	if err != nil {

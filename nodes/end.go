@@ -44,8 +44,9 @@ func (End) Run(_ context.Context, r *RunContext, _ *flow.Job) (Result, error) {
 
 // ResponseMessage is the "response-message" node: it renders config.message and
 // adds it to the messages returned with the sync outcome of the action (with the
-// success, or in the SyncError of an end node that fails). In async runs the
-// message only lands in the job result.
+// success, or in the SyncError of an end node that fails). Its job result is
+// the rendered text, as in the reference system ("m1", not {"message": "m1"}):
+// in async runs that is where the message lands.
 type ResponseMessage struct{}
 
 type messageConfig struct {
@@ -73,7 +74,7 @@ func (ResponseMessage) Run(_ context.Context, r *RunContext, _ *flow.Job) (Resul
 	}
 	msg := toText(rendered)
 	r.AddMessage(Message{Message: msg})
-	return Resolved(map[string]any{"message": msg}), nil
+	return Resolved(msg), nil
 }
 
 func toText(v any) string {
