@@ -320,7 +320,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.pool = &executor.Pool{
 		Store: e.store, Owner: e.owner, Workers: e.cfg.Workers, Lease: e.cfg.Lease,
-		PollInterval: e.cfg.PollInterval, Handle: e.handle, Logger: e.log, Now: e.cfg.Now,
+		PollInterval: e.cfg.PollInterval, Handle: e.handle, Executor: e.exec, Logger: e.log, Now: e.cfg.Now,
 		MaxClaims: e.cfg.MaxClaims,
 	}
 	e.pool.Start(ctx)
@@ -476,10 +476,17 @@ func (e *Engine) sweep(ctx context.Context) {
 // abort ends a queued or started execution as ABORTED with reason, and aborts
 // its pending jobs.
 func (e *Engine) abort(ctx context.Context, id, reason string) error {
+	// The plan tells which node of a paused job releases what (nodes.Aborter);
+	// it is loaded before the unit of work, which must not wait for another
+	// connection while it holds one.
+	var plan *executor.Plan
+	if x, err := e.db(ctx).GetExecution(ctx, id); err == nil {
+		plan, _ = e.planFor(ctx, x.WorkflowID)
+	}
 	var aborted *flow.Execution
 	unit := func(ctx context.Context, tx storage.Store) error {
 		var err error
-		aborted, err = e.abortIn(ctx, tx, id, reason)
+		aborted, err = e.abortIn(ctx, tx, plan, id, reason)
 		return err
 	}
 	err := e.db(ctx).InTx(ctx, unit)
@@ -503,7 +510,7 @@ func (e *Engine) abort(ctx context.Context, id, reason string) error {
 }
 
 // abortIn is abort's unit of work: it returns the execution as aborted.
-func (e *Engine) abortIn(ctx context.Context, tx storage.Store, id, reason string) (*flow.Execution, error) {
+func (e *Engine) abortIn(ctx context.Context, tx storage.Store, plan *executor.Plan, id, reason string) (*flow.Execution, error) {
 	cur, err := tx.GetExecution(ctx, id)
 	if err != nil {
 		return nil, err
@@ -517,7 +524,7 @@ func (e *Engine) abortIn(ctx context.Context, tx storage.Store, id, reason strin
 	u.Reason = reason
 	u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID = false, "", time.Time{}, ""
 	u.EndedAt, u.UpdatedAt = now, now
-	if err := executor.AbortPendingJobs(ctx, tx, id, now); err != nil {
+	if err := executor.AbortPendingJobs(ctx, tx, plan, id, now); err != nil {
 		return nil, err
 	}
 	if err := tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: cur.Status}); err != nil {

@@ -107,9 +107,12 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		if !ok {
 			return fmt.Errorf("node %q of task %s is gone: %w", t.NodeKey, taskID, ErrInvalidSubmission)
 		}
-		mp, ok := step.Compiled.(*nodes.ManualPlan)
+		sub, ok := step.Instruction.(nodes.Submitter)
 		if !ok {
-			return fmt.Errorf("node %q is not a manual node: %w", t.NodeKey, ErrInvalidSubmission)
+			return fmt.Errorf("node %q (%s) takes no submissions: %w", t.NodeKey, step.Node.Type, ErrInvalidSubmission)
+		}
+		if j.Status != flow.JobPending || x.Status != flow.ExecutionStarted {
+			return fmt.Errorf("task %s: its job is %s and its execution %s, no longer waiting: %w", taskID, j.Status, x.Status, ErrInvalidSubmission)
 		}
 		jobs, err := tx.ListJobs(ctx, x.ID)
 		if err != nil {
@@ -123,14 +126,26 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 				jobsMap[jj.NodeKey] = jj.Result
 			}
 		}
-		scope := e.exec.Scope(x, jobsMap)
-		dec, err = mp.Submit(storage.WithTx(ctx, tx), nodes.SubmitParams{
-			Store: tx, Records: e.Records(), Task: t, Job: j, Execution: x, Scope: scope,
-			UserID: uid, User: e.userContext(user), Submission: submission, Now: now,
+		ctx = storage.WithTx(ctx, tx)
+		dec, err = sub.Submit(ctx, &nodes.SubmitContext{
+			Node: step.Node, Compiled: step.Compiled, Workflow: plan.Workflow,
+			Task: t, Job: j, Execution: x, Scope: e.exec.Scope(x, jobsMap),
+			UserID: uid, User: e.userContext(user), Submission: submission,
+			Tasks: tx, Records: e.Records(), Now: now,
 		})
 		if err != nil {
 			return err
 		}
+		if dec == nil || dec.Job == nil || dec.Job.ID != j.ID {
+			return fmt.Errorf("node %q (%s) decided no job for task %s: %w", t.NodeKey, step.Node.Type, taskID, ErrInvalidSubmission)
+		}
+		if err := tx.UpdateJob(ctx, dec.Job, flow.JobPending); err != nil {
+			if errors.Is(err, flow.ErrConflict) {
+				return fmt.Errorf("job of task %s was decided meanwhile: %w", taskID, ErrInvalidSubmission)
+			}
+			return err
+		}
+		dec.Resume = dec.Job.Status != flow.JobPending
 		if dec.Resume {
 			ux := x.Clone()
 			ux.ResumeJobID, ux.Runnable, ux.UpdatedAt = j.ID, true, now

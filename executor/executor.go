@@ -377,7 +377,7 @@ func (p *proc) runContext(s *Step, tx storage.Store) *nodes.RunContext {
 	rc := &p.rc
 	rc.Node = s.Node
 	rc.Compiled = s.Compiled
-	rc.Store = tx
+	rc.Tasks = tx
 	rc.Records = p.x.Records
 	if rc.Records == nil {
 		rc.Records = storeRecords{p.x}
@@ -596,7 +596,7 @@ func (p *proc) abortPending(ctx context.Context, tx storage.Store, now time.Time
 	for _, j := range p.pending { // jobs of this run, not written yet
 		if j.Status == flow.JobPending {
 			j.Status = flow.JobAborted
-			if err := abortTasks(ctx, tx, j.ID, now); err != nil {
+			if err := releaseJob(ctx, tx, p.plan, j, now); err != nil {
 				return err
 			}
 		}
@@ -604,12 +604,15 @@ func (p *proc) abortPending(ctx context.Context, tx storage.Store, now time.Time
 	if p.insert {
 		return nil
 	}
-	return AbortPendingJobs(ctx, tx, p.exec.ID, now)
+	return AbortPendingJobs(ctx, tx, p.plan, p.exec.ID, now)
 }
 
-// AbortPendingJobs marks every PENDING job of an execution ABORTED, and the
-// pending tasks of those jobs.
-func AbortPendingJobs(ctx context.Context, tx storage.Store, executionID string, now time.Time) error {
+// AbortPendingJobs marks every PENDING job of an execution ABORTED and lets
+// each job's node release what it holds (nodes.Aborter: the manual node
+// aborts its pending tasks), in the unit of work tx. plan is the
+// execution's; without one (its workflow version is gone) the jobs are
+// aborted and no node is told.
+func AbortPendingJobs(ctx context.Context, tx storage.Store, plan *Plan, executionID string, now time.Time) error {
 	jobs, err := tx.ListJobs(ctx, executionID)
 	if err != nil {
 		return err
@@ -621,28 +624,34 @@ func AbortPendingJobs(ctx context.Context, tx storage.Store, executionID string,
 		u := j.Clone()
 		u.Status = flow.JobAborted
 		u.UpdatedAt = now
-		if err := tx.UpdateJob(ctx, u, flow.JobPending); err != nil && !errors.Is(err, flow.ErrConflict) {
+		if err := tx.UpdateJob(ctx, u, flow.JobPending); err != nil {
+			if errors.Is(err, flow.ErrConflict) {
+				continue // decided meanwhile: nothing left to release
+			}
 			return err
 		}
-		if err := abortTasks(ctx, tx, j.ID, now); err != nil {
+		if err := releaseJob(ctx, tx, plan, u, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func abortTasks(ctx context.Context, tx storage.Store, jobID string, now time.Time) error {
-	tasks, err := tx.ListTasks(ctx, storage.TaskFilter{JobID: jobID, Statuses: []flow.TaskStatus{flow.TaskPending}})
-	if err != nil {
-		return err
+// releaseJob calls the Abort of the aborted job's node, if it has one.
+func releaseJob(ctx context.Context, tx storage.Store, plan *Plan, j *flow.Job, now time.Time) error {
+	if plan == nil {
+		return nil
 	}
-	for _, t := range tasks {
-		ut := t.Clone()
-		ut.Status = flow.TaskAborted
-		ut.UpdatedAt = now
-		if err := tx.UpdateTask(ctx, ut, flow.TaskPending); err != nil && !errors.Is(err, flow.ErrConflict) {
-			return err
-		}
+	s, ok := plan.Step(j.NodeKey)
+	if !ok {
+		return nil
+	}
+	ab, ok := s.Instruction.(nodes.Aborter)
+	if !ok {
+		return nil
+	}
+	if err := ab.Abort(ctx, &nodes.AbortContext{Node: s.Node, Compiled: s.Compiled, Job: j, Tasks: tx, Now: now}); err != nil {
+		return fmt.Errorf("executor: node %q (%s): abort its paused job: %w", s.Node.Key, s.Node.Type, err)
 	}
 	return nil
 }

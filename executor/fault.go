@@ -144,9 +144,10 @@ func (p *proc) invokeTimed(ctx context.Context, s *Step, rc *nodes.RunContext, a
 	// The run may outlive this call: it gets its own run context, scope and
 	// message sink, and a store that is cut off once it is abandoned, so
 	// nothing it touches later is shared with the rest of the execution.
-	g := &guardStore{gs: &guardState{}, s: rc.Store}
+	unit, _ := rc.Tasks.(storage.Store)
+	g := &guardStore{gs: &guardState{}, s: unit}
 	own := *rc
-	own.Store = g
+	own.Tasks = g
 	own.Records = guardRecords{gs: g.gs, r: rc.Records}
 	own.Scope = maps.Clone(p.scope)
 	own.Scope["$jobsMapByNodeKey"] = maps.Clone(p.jobsMap)

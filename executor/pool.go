@@ -40,6 +40,9 @@ type Pool struct {
 	PollInterval time.Duration
 	// Handle runs one claimed execution.
 	Handle func(ctx context.Context, e *flow.Execution)
+	// Executor, if set, gives the plans of quarantined executions, so that
+	// the nodes of their paused jobs release what they hold.
+	Executor *Executor
 	// MaxClaims is how many claims an execution may take without its run
 	// finishing (the store counts them in Execution.Attempt; a run that ends or
 	// pauses starts the count again). A claim beyond it quarantines the
@@ -253,13 +256,17 @@ func (p *Pool) handle(ctx context.Context, e *flow.Execution) {
 func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
 	now := p.now()
 	reason := fmt.Sprintf("%s: claimed %d times without finishing a run (MaxClaims %d)", flow.ReasonQuarantined, e.Attempt, p.MaxClaims)
+	var plan *Plan
+	if p.Executor != nil && p.Executor.PlanFor != nil {
+		plan, _ = p.Executor.PlanFor(ctx, e.WorkflowID) // loaded before the unit of work
+	}
 	err := p.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 		u := e.Clone()
 		u.Status = flow.ExecutionError
 		u.Reason = reason
 		u.Runnable, u.ResumeJobID, u.LeaseOwner, u.LeaseUntil = false, "", "", time.Time{}
 		u.EndedAt, u.UpdatedAt = now, now
-		if err := AbortPendingJobs(ctx, tx, e.ID, now); err != nil {
+		if err := AbortPendingJobs(ctx, tx, plan, e.ID, now); err != nil {
 			return err
 		}
 		return tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: e.Status, LeaseOwner: p.Owner})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -192,7 +191,10 @@ func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 			WorkflowKey: r.Workflow.Key, NodeKey: r.Node.Key, UserID: u, Title: title,
 			Status: flow.TaskPending, CreatedAt: now, UpdatedAt: now,
 		}
-		if err := r.Store.InsertTask(ctx, t); err != nil {
+		if r.Tasks == nil {
+			return Result{}, fmt.Errorf("manual: the run context has no tasks to save")
+		}
+		if err := r.Tasks.InsertTask(ctx, t); err != nil {
 			return Result{}, fmt.Errorf("manual: save task for user %s: %w", u, err)
 		}
 	}
@@ -249,38 +251,39 @@ func (p *ManualPlan) Assignees(s expression.Scope) []string {
 // Submission is what an assignee submits: {"<formKey>": {...}, "_": "<actionKey>"}.
 type Submission = map[string]any
 
-// Decision is the outcome of one submission.
-type Decision struct {
-	Task *flow.Task
-	// Job is the job after aggregation; Resume is true when it left PENDING
-	// (the execution must be resumed).
-	Job    *flow.Job
-	Resume bool
-}
-
-// SubmitParams carries one submission to ManualPlan.Submit.
-type SubmitParams struct {
-	Store storage.Store
-	// Records reaches the collections of the forms (create and update forms).
-	Records    storage.RecordAccess
-	Task       *flow.Task
-	Job        *flow.Job
-	Execution  *flow.Execution
-	Scope      expression.Scope // $context and $jobsMapByNodeKey of the execution
-	UserID     string
-	User       map[string]any // the submitting user's fields ($user, currentUser)
-	Submission Submission
-	Now        time.Time
-}
-
-func (sp *SubmitParams) records() storage.RecordAccess {
-	if sp.Records != nil {
-		return sp.Records
-	}
-	if rs, ok := sp.Store.(storage.RecordStore); ok {
-		return rs
+func (s *SubmitContext) records() storage.RecordAccess {
+	if s.Records != nil {
+		return s.Records
 	}
 	return noRecords{}
+}
+
+// Submit implements Submitter: it applies one task submission to the job of
+// a manual node (see ManualPlan.Submit).
+func (Manual) Submit(ctx context.Context, s *SubmitContext) (*Decision, error) {
+	p, ok := s.Compiled.(*ManualPlan)
+	if !ok {
+		return nil, fmt.Errorf("manual: node %q has no compiled manual config: %w", s.Node.Key, ErrInvalidSubmission)
+	}
+	return p.Submit(ctx, s)
+}
+
+// Abort implements Aborter: the pending tasks of an aborted job are aborted
+// too, so they leave their assignees' inboxes.
+func (Manual) Abort(ctx context.Context, a *AbortContext) error {
+	tasks, err := a.Tasks.ListTasks(ctx, storage.TaskFilter{JobID: a.Job.ID, Statuses: []flow.TaskStatus{flow.TaskPending}})
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		ut := t.Clone()
+		ut.Status = flow.TaskAborted
+		ut.UpdatedAt = a.Now
+		if err := a.Tasks.UpdateTask(ctx, ut, flow.TaskPending); err != nil && !errors.Is(err, flow.ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Submit applies one task submission inside the caller's unit of work: it
@@ -288,7 +291,7 @@ func (sp *SubmitParams) records() storage.RecordAccess {
 // assignee, records the task's decision (action values override submitted
 // values, except for save actions, which accumulate forms), writes create and
 // update forms, and aggregates the job's status over all its tasks by mode.
-func (p *ManualPlan) Submit(ctx context.Context, sp SubmitParams) (*Decision, error) {
+func (p *ManualPlan) Submit(ctx context.Context, sp *SubmitContext) (*Decision, error) {
 	t, j, x := sp.Task, sp.Job, sp.Execution
 	sp.Submission, _ = deepCopy(sp.Submission).(map[string]any) // the caller keeps its maps
 	switch {
@@ -352,7 +355,7 @@ func (p *ManualPlan) Submit(ctx context.Context, sp SubmitParams) (*Decision, er
 	nt.Status = action.status
 	nt.Result = result
 	nt.UpdatedAt = sp.Now
-	if err := sp.Store.UpdateTask(ctx, nt, flow.TaskPending); err != nil {
+	if err := sp.Tasks.UpdateTask(ctx, nt, flow.TaskPending); err != nil {
 		if errors.Is(err, flow.ErrConflict) {
 			return nil, fmt.Errorf("task %s was decided meanwhile: %w", t.ID, ErrInvalidSubmission)
 		}
@@ -363,7 +366,7 @@ func (p *ManualPlan) Submit(ctx context.Context, sp SubmitParams) (*Decision, er
 			return nil, err
 		}
 	}
-	tasks, err := sp.Store.ListTasks(ctx, storage.TaskFilter{JobID: j.ID})
+	tasks, err := sp.Tasks.ListTasks(ctx, storage.TaskFilter{JobID: j.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -375,16 +378,10 @@ func (p *ManualPlan) Submit(ctx context.Context, sp SubmitParams) (*Decision, er
 	nj := j.Clone()
 	nj.UpdatedAt = sp.Now
 	nj.Status, nj.Result = p.aggregate(tasks, nt)
-	if err := sp.Store.UpdateJob(ctx, nj, flow.JobPending); err != nil {
-		if errors.Is(err, flow.ErrConflict) {
-			return nil, fmt.Errorf("job of task %s was decided meanwhile: %w", t.ID, ErrInvalidSubmission)
-		}
-		return nil, err
-	}
 	return &Decision{Task: nt, Job: nj, Resume: nj.Status != flow.JobPending}, nil
 }
 
-func (p *ManualPlan) writeForm(ctx context.Context, sp SubmitParams, form *ManualFormPlan, values map[string]any) error {
+func (p *ManualPlan) writeForm(ctx context.Context, sp *SubmitContext, form *ManualFormPlan, values map[string]any) error {
 	switch form.Type {
 	case "create":
 		v := maps.Clone(values)

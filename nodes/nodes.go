@@ -54,11 +54,13 @@ type Resumer interface {
 }
 
 // Atomic is implemented by instructions whose Run only computes and does quick
-// writes through RunContext.Store (all built-ins). The engine may run a whole
-// execution of atomic nodes in one unit of work. A node without it (a custom
-// node that calls a service, sleeps or waits) runs outside any transaction, so it
-// never holds the store's writer lock and executions keep running in parallel;
-// its writes through RunContext.Store commit on their own, before its job.
+// writes through RunContext.Records and RunContext.Tasks (all built-ins). The
+// engine may run a whole execution of atomic nodes in one unit of work. A node
+// without it (a custom node that calls a service, sleeps or waits) runs outside
+// any transaction, so it never holds the store's writer lock and executions
+// keep running in parallel; its writes commit on their own, before its job.
+// Whether a workflow's runs are one unit of work is reported on every saved
+// version (flow.Workflow.Atomic).
 type Atomic interface {
 	Atomic() bool
 }
@@ -190,9 +192,9 @@ type RunContext struct {
 	// Scope holds the variables templates and expressions read: $context,
 	// $jobsMapByNodeKey, $system, $scopes, $env. Read only.
 	Scope expression.Scope
-	// Store is bound to the unit of work the node's job is saved in: records a node
-	// creates through it commit together with the job.
-	Store storage.Store
+	// Tasks are the approval tasks of the unit of work the node's job is saved
+	// in, for nodes that keep tasks while paused (see Submitter).
+	Tasks Tasks
 	// Records reaches every declared collection's records, whichever
 	// implementation backs each one (the store, or the host's
 	// storage.Records). Calls made with the ctx Run receives run in the unit
@@ -215,14 +217,11 @@ func (r *RunContext) AddMessage(m Message) {
 	}
 }
 
-// records returns Records, or the store's records when the run context has
-// none (a run context built by hand in a test).
+// records returns Records, or a records access that fails every call when
+// the run context has none (one built by hand in a test).
 func (r *RunContext) records() storage.RecordAccess {
 	if r.Records != nil {
 		return r.Records
-	}
-	if rs, ok := r.Store.(storage.RecordStore); ok {
-		return rs
 	}
 	return noRecords{}
 }
