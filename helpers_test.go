@@ -16,7 +16,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // testLogger keeps engine logs of the tests quiet: only errors are printed.

@@ -18,7 +18,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // countingStore is a real store that counts the units of work begun on it.

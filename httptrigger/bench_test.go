@@ -13,7 +13,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/httptrigger"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // BenchmarkAPICreateSync is one POST /api/expenses:create binding a sync

@@ -38,7 +38,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // Environment of a child process.

@@ -22,7 +22,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // quiet keeps the engine's and the handlers' logs out of the test output

@@ -23,7 +23,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // txEnv is a host service behind Middleware routes: on a SQL store the

@@ -24,7 +24,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // twoStores returns two handles on one fresh database of the kind

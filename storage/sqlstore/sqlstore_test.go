@@ -12,7 +12,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // dialects runs a test on a fresh store of each SQL dialect.
