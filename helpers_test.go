@@ -12,11 +12,11 @@ import (
 
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // testLogger keeps engine logs of the tests quiet: only errors are printed.

@@ -14,11 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // countingStore is a real store that counts the units of work begun on it.

@@ -34,11 +34,11 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
-	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // Environment of a child process.

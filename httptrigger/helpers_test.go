@@ -18,11 +18,11 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // quiet keeps the engine's and the handlers' logs out of the test output

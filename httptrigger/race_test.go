@@ -18,13 +18,13 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 	"github.com/actiontrigger/actiontrigger/nodes/nodetest"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
-	"github.com/actiontrigger/actiontrigger/internal/teststores"
 )
 
 // twoStores returns two handles on one fresh database of the kind
