@@ -175,7 +175,6 @@ type Engine struct {
 	mu      sync.RWMutex
 	byKey   map[string]*flow.Workflow   // the enabled version of each key
 	globals map[string][]*flow.Workflow // collection -> enabled global workflows, in enable order
-	plans   sync.Map                    // workflow version id -> *executor.Plan
 
 	running sync.Map // execution id -> context.CancelFunc
 	timers  sync.Map // execution id -> *time.Timer
@@ -241,12 +240,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.owner = executor.NewID()
-	e.exec = &executor.Executor{
-		Store: e.store, Records: recordRouter{e}, Collections: collectionSet(e.collections), Logger: e.log,
-		Env: cfg.Env, Now: e.cfg.Now, Owner: e.owner, PlanFor: e.planFor,
+	e.exec = executor.New(executor.Config{
+		Store: e.store, Records: recordRouter{e}, Nodes: e.reg, Calculators: e.calcs,
+		Collections: collectionSet(e.collections), Check: e.checkTrigger, Logger: e.log,
+		Env: cfg.Env, Now: e.cfg.Now, Owner: e.owner,
 		NodeTimeout: cfg.NodeTimeout, NodeGrace: cfg.NodeTimeoutGrace,
-	}
-	e.exec.Init()
+	})
 	if err := e.Refresh(ctx); err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func (e *Engine) SaveWorkflow(ctx context.Context, wf flow.Workflow) (*flow.Work
 	if err != nil {
 		return nil, err
 	}
-	e.plans.Delete(saved.ID)
+	e.exec.Forget(saved.ID)
 	if _, err := e.plan(saved); err != nil {
 		return nil, err
 	}
@@ -148,26 +148,32 @@ func (e *Engine) retireOthers(ctx context.Context, tx storage.Store, w *flow.Wor
 
 // validate checks a workflow document and compiles its plan.
 func (e *Engine) validate(w *flow.Workflow) (*executor.Plan, error) {
+	return e.exec.Compile(w)
+}
+
+// checkTrigger validates what the engine owns of a workflow version: its
+// type, trigger config and options (the executor compiles its nodes).
+func (e *Engine) checkTrigger(w *flow.Workflow) error {
 	if w.Type == "" {
 		w.Type = flow.TriggerType
 	}
 	if w.Type != flow.TriggerType {
-		return nil, &flow.ValidationError{Workflow: w.Key, Field: "type", Message: fmt.Sprintf("unknown trigger type %q (only %q)", w.Type, flow.TriggerType)}
+		return &flow.ValidationError{Workflow: w.Key, Field: "type", Message: fmt.Sprintf("unknown trigger type %q (only %q)", w.Type, flow.TriggerType)}
 	}
 	if w.Title == "" {
 		w.Title = w.Key
 	}
 	c := w.Config
 	if c.Collection == "" {
-		return nil, &flow.ValidationError{Workflow: w.Key, Field: "config.collection", Message: "collection is required"}
+		return &flow.ValidationError{Workflow: w.Key, Field: "config.collection", Message: "collection is required"}
 	}
 	coll, ok := e.collections[c.Collection]
 	if !ok {
-		return nil, &flow.ValidationError{Workflow: w.Key, Field: "config.collection", Message: fmt.Sprintf("collection %q is not declared", c.Collection), Err: flow.ErrUnknownCollection}
+		return &flow.ValidationError{Workflow: w.Key, Field: "config.collection", Message: fmt.Sprintf("collection %q is not declared", c.Collection), Err: flow.ErrUnknownCollection}
 	}
 	for _, a := range c.Actions {
 		if a != flow.ActionCreate && a != flow.ActionUpdate {
-			return nil, &flow.ValidationError{Workflow: w.Key, Field: "config.actions", Message: fmt.Sprintf("action %q cannot trigger workflows (only %q and %q)", a, flow.ActionCreate, flow.ActionUpdate)}
+			return &flow.ValidationError{Workflow: w.Key, Field: "config.actions", Message: fmt.Sprintf("action %q cannot trigger workflows (only %q and %q)", a, flow.ActionCreate, flow.ActionUpdate)}
 		}
 	}
 	if c.Global && len(c.Actions) == 0 {
@@ -175,44 +181,25 @@ func (e *Engine) validate(w *flow.Workflow) (*executor.Plan, error) {
 	}
 	for _, a := range c.Appends {
 		if err := nodes.CheckAppend(collectionSet(e.collections), coll, a); err != nil {
-			return nil, &flow.ValidationError{Workflow: w.Key, Field: "config.appends", Message: err.Error(), Err: err}
+			return &flow.ValidationError{Workflow: w.Key, Field: "config.appends", Message: err.Error(), Err: err}
 		}
 	}
 	for _, s := range w.Options.DeleteExecutionOnStatus {
 		if !s.Ended() {
-			return nil, &flow.ValidationError{Workflow: w.Key, Field: "options.deleteExecutionOnStatus", Message: fmt.Sprintf("%s is not a final status", s)}
+			return &flow.ValidationError{Workflow: w.Key, Field: "options.deleteExecutionOnStatus", Message: fmt.Sprintf("%s is not a final status", s)}
 		}
 	}
 	if w.Options.Timeout < 0 || w.Options.StackLimit < 0 {
-		return nil, &flow.ValidationError{Workflow: w.Key, Field: "options", Message: "timeout and stackLimit cannot be negative"}
+		return &flow.ValidationError{Workflow: w.Key, Field: "options", Message: "timeout and stackLimit cannot be negative"}
 	}
-	return executor.Compile(w, e.reg, &nodes.CompileContext{Collections: collectionSet(e.collections), Calculators: e.calcs})
+	return nil
 }
 
-// plan returns the compiled plan of a stored version, compiling it once.
-func (e *Engine) plan(w *flow.Workflow) (*executor.Plan, error) {
-	if p, ok := e.plans.Load(w.ID); ok {
-		return p.(*executor.Plan), nil
-	}
-	p, err := e.validate(w.Clone())
-	if err != nil {
-		return nil, err
-	}
-	if v, loaded := e.plans.LoadOrStore(w.ID, p); loaded {
-		return v.(*executor.Plan), nil
-	}
-	return p, nil
-}
+// plan returns the compiled plan of a stored version, compiled once.
+func (e *Engine) plan(w *flow.Workflow) (*executor.Plan, error) { return e.exec.PlanOf(w) }
 
 func (e *Engine) planFor(ctx context.Context, workflowID string) (*executor.Plan, error) {
-	if p, ok := e.plans.Load(workflowID); ok {
-		return p.(*executor.Plan), nil
-	}
-	w, err := e.store.GetWorkflow(ctx, workflowID)
-	if err != nil {
-		return nil, err
-	}
-	return e.plan(w)
+	return e.exec.Plan(ctx, workflowID)
 }
 
 // reindexKey refreshes the in-memory index of enabled workflows for one key.
@@ -442,7 +429,7 @@ func (e *Engine) DeleteWorkflow(ctx context.Context, key string) error {
 		return err
 	}
 	for _, id := range deleted {
-		e.plans.Delete(id)
+		e.exec.Forget(id)
 	}
 	e.mu.Lock()
 	e.unindexLocked(key)
@@ -476,7 +463,7 @@ func (e *Engine) DeleteVersion(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	e.plans.Delete(id)
+	e.exec.Forget(id)
 	return nil
 }
 

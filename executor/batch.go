@@ -70,17 +70,17 @@ func (r *batchReq) signal() {
 }
 
 func (x *Executor) batchSize() int {
-	if x.BatchSize == 0 {
+	if x.cfg.BatchSize == 0 {
 		return DefaultBatchSize
 	}
-	return x.BatchSize
+	return x.cfg.BatchSize
 }
 
 func (x *Executor) batches() int {
-	if x.Batches <= 0 {
+	if x.cfg.Batches <= 0 {
 		return DefaultBatches
 	}
-	return x.Batches
+	return x.cfg.Batches
 }
 
 // processBatched runs an atomic execution in a shared transaction. It returns
@@ -177,7 +177,7 @@ func (x *Executor) runBatch(batch []*batchReq) ([]*Outcome, []error) {
 	// any failed write fails the batch, so the store needs no savepoints.
 	tctx := storage.WithAllOrNothing(context.WithoutCancel(batch[0].ctx))
 	ran := make([]bool, len(batch))
-	err := x.Store.InTx(tctx, func(ctx context.Context, tx storage.Store) (err error) {
+	err := x.cfg.Store.InTx(tctx, func(ctx context.Context, tx storage.Store) (err error) {
 		defer func() {
 			// A node that panics rolls the batch back; it panics again when
 			// its execution runs alone, on its own worker.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/internal/teststores"
-	"github.com/actiontrigger/actiontrigger/nodes"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
 	"github.com/actiontrigger/actiontrigger/storage/storagetest"
@@ -98,11 +97,10 @@ func setupBatch(t *testing.T, s storage.Store, n int, data func(i int) map[strin
 	for i := range testCollections {
 		cols[testCollections[i].Name] = &testCollections[i]
 	}
-	plan, err := Compile(wf, nodes.DefaultRegistry(), &nodes.CompileContext{Collections: cols})
+	x := New(Config{Store: s, Collections: cols, Owner: "me"})
+	plan, err := x.PlanOf(wf)
 	require.NoError(t, err)
 	require.True(t, plan.atomic)
-	x := &Executor{Store: s, Collections: cols, Owner: "me", PlanFor: func(context.Context, string) (*Plan, error) { return plan, nil }}
-	x.Init()
 	for i := range n {
 		e := &flow.Execution{ID: NewID(), WorkflowID: wf.ID, Key: wf.Key, Status: flow.ExecutionQueueing, Runnable: true,
 			Context: map[string]any{"data": data(i)}, CreatedAt: now}
@@ -163,7 +161,7 @@ func TestBatchRuns(t *testing.T) {
 			x, es := setupBatch(t, s, n, func(i int) map[string]any {
 				return map[string]any{"id": i + 1, "title": fmt.Sprintf("claim %d", i), "amount": float64(i)}
 			})
-			x.Batches = 1
+			x.cfg.Batches = 1
 			before := s.txs.Load()
 			s.slowFirst.Store(true)
 			outs, errs := processAll(x, es)
@@ -191,7 +189,7 @@ func TestBatchFallsBackAlone(t *testing.T) {
 			x, es := setupBatch(t, s, n, func(i int) map[string]any {
 				return map[string]any{"id": i + 1, "title": fmt.Sprintf("claim %d", i), "amount": 10.0}
 			})
-			x.Batches = 1
+			x.cfg.Batches = 1
 			stolen := es[n/2]
 			u := stolen.Clone()
 			u.LeaseOwner = "someone else"
@@ -223,7 +221,7 @@ func TestBatchNodeWriteFails(t *testing.T) {
 				}
 				return map[string]any{"id": id, "title": fmt.Sprintf("claim %d", i), "amount": 10.0}
 			})
-			x.Batches = 1
+			x.cfg.Batches = 1
 			outs, errs := processAll(x, es)
 			requireRuns(t, s, es, outs, errs, nil)
 			errored := 0
@@ -300,7 +298,7 @@ func TestBatchUpdatesAtOnce(t *testing.T) {
 			x, es := setupBatch(t, s, n, func(i int) map[string]any {
 				return map[string]any{"id": i + 1, "title": fmt.Sprintf("claim %d", i), "amount": 10.0}
 			})
-			x.Batches = 1
+			x.cfg.Batches = 1
 			// Whether concurrent calls meet in a batch is up to the scheduler:
 			// try chunks until one did.
 			for len(es) > chunk && s.batched.Load() == 0 {

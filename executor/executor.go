@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,21 +21,32 @@ import (
 // compiled or found.
 var ErrNoPlan = errors.New("executor: no plan for workflow")
 
-// Executor walks executions through their plans.
-type Executor struct {
+// Config configures an Executor.
+type Config struct {
+	// Store keeps the engine's state. Required.
 	Store storage.Store
 	// Records is what nodes reach records through (RunContext.Records).
-	Records     storage.RecordAccess
+	// Default: the store's records (storage.RecordStore), in the unit of
+	// work a call's ctx carries.
+	Records storage.RecordAccess
+	// Nodes compiles the nodes of workflow versions. Default:
+	// nodes.DefaultRegistry().
+	Nodes *nodes.Registry
+	// Calculators of the basic condition engine (nodes.CompileContext).
+	Calculators *expression.Calculators
+	// Collections looks up the declared collections.
 	Collections nodes.CollectionLookup
-	Logger      *slog.Logger
+	// Check, if set, validates what the caller owns of a workflow version
+	// (its trigger config) before its nodes are compiled; it may fill
+	// defaults in w.
+	Check  func(w *flow.Workflow) error
+	Logger *slog.Logger
 	// Env is exposed to templates and expressions as $env.
 	Env map[string]any
-	// Now returns the current time (tests replace it).
+	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
 	// Owner names this process's leases.
 	Owner string
-	// PlanFor returns the compiled plan of a workflow version.
-	PlanFor func(ctx context.Context, workflowID string) (*Plan, error)
 	// BatchSize is the most atomic executions that concurrent Process calls
 	// commit in one transaction (see batch.go). 0 means DefaultBatchSize; 1 or
 	// less than 0 commits each execution on its own.
@@ -48,10 +60,75 @@ type Executor struct {
 	// NodeGrace is how long past its deadline a node that ignores its context
 	// is waited for before it is abandoned (default DefaultNodeGrace).
 	NodeGrace time.Duration
+}
 
+// Executor walks executions through their plans, and keeps the compiled
+// plans of workflow versions. Create it with New; it is safe for concurrent
+// use.
+type Executor struct {
+	cfg    Config
 	system map[string]any
 	batch  batcher
+	plans  sync.Map // workflow version id -> *Plan
 }
+
+// New returns an executor.
+func New(cfg Config) *Executor {
+	if cfg.Nodes == nil {
+		cfg.Nodes = nodes.DefaultRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	x := &Executor{cfg: cfg}
+	if x.cfg.Records == nil {
+		x.cfg.Records = storeRecords{x}
+	}
+	x.systemVars()
+	return x
+}
+
+// Compile validates a workflow version (Config.Check, then every node) and
+// returns its plan, without keeping it.
+func (x *Executor) Compile(w *flow.Workflow) (*Plan, error) {
+	if x.cfg.Check != nil {
+		if err := x.cfg.Check(w); err != nil {
+			return nil, err
+		}
+	}
+	return compile(w, x.cfg.Nodes, &nodes.CompileContext{Collections: x.cfg.Collections, Calculators: x.cfg.Calculators})
+}
+
+// PlanOf returns the plan of a stored version, compiled once and kept.
+func (x *Executor) PlanOf(w *flow.Workflow) (*Plan, error) {
+	if p, ok := x.plans.Load(w.ID); ok {
+		return p.(*Plan), nil
+	}
+	p, err := x.Compile(w.Clone())
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := x.plans.LoadOrStore(w.ID, p); loaded {
+		return v.(*Plan), nil
+	}
+	return p, nil
+}
+
+// Plan returns the plan of the version workflowID, loading it from the store
+// the first time.
+func (x *Executor) Plan(ctx context.Context, workflowID string) (*Plan, error) {
+	if p, ok := x.plans.Load(workflowID); ok {
+		return p.(*Plan), nil
+	}
+	w, err := x.cfg.Store.GetWorkflow(ctx, workflowID)
+	if err != nil {
+		return nil, err
+	}
+	return x.PlanOf(w)
+}
+
+// Forget drops the kept plan of a version (changed or deleted).
+func (x *Executor) Forget(workflowID string) { x.plans.Delete(workflowID) }
 
 // Outcome is what one run of an execution ended with.
 type Outcome struct {
@@ -68,8 +145,8 @@ type Outcome struct {
 }
 
 func (x *Executor) now() time.Time {
-	if x.Now != nil {
-		return x.Now()
+	if x.cfg.Now != nil {
+		return x.cfg.Now()
 	}
 	return time.Now()
 }
@@ -94,19 +171,16 @@ func (x *Executor) Scope(e *flow.Execution, jobsMap map[string]any) expression.S
 		"$jobsMapByNodeKey": jobsMap,
 		"$system":           x.systemVars(),
 		"$scopes":           map[string]any{},
-		"$env":              x.Env,
+		"$env":              x.cfg.Env,
 	}
 }
-
-// Init prepares the executor for concurrent use; call it once before the first run.
-func (x *Executor) Init() { x.systemVars() }
 
 // store returns the unit of work ctx carries, or the executor's store.
 func (x *Executor) store(ctx context.Context) storage.Store {
 	if tx, ok := storage.TxFrom(ctx); ok {
 		return tx
 	}
-	return x.Store
+	return x.cfg.Store
 }
 
 // proc is the state of one run of one execution.
@@ -139,7 +213,7 @@ func (x *Executor) newProc(plan *Plan, e *flow.Execution) *proc {
 	p.jobs = make(map[string]*flow.Job, plan.Len())
 	p.jobsMap = make(map[string]any, plan.Len())
 	p.scope = x.Scope(e, p.jobsMap)
-	p.rc = nodes.RunContext{Workflow: plan.Workflow, Execution: e, Scope: p.scope, Collections: x.Collections}
+	p.rc = nodes.RunContext{Workflow: plan.Workflow, Execution: e, Scope: p.scope, Collections: x.cfg.Collections}
 	p.rc.SetMessageSink(&p.messages)
 	return p
 }
@@ -159,7 +233,7 @@ func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*
 	ctx = withFrame(ctx, e)
 	if !plan.atomic {
 		// This process holds the run; the execution is not claimable.
-		e.LeaseOwner, e.LeaseUntil = x.Owner, now.Add(time.Hour)
+		e.LeaseOwner, e.LeaseUntil = x.cfg.Owner, now.Add(time.Hour)
 		p := x.newProc(plan, e.Clone())
 		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 			return tx.InsertExecution(ctx, p.exec)
@@ -197,12 +271,12 @@ func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*
 // job commits on its own (with the side effects of atomic nodes), so a crash
 // never runs a finished node twice.
 func (x *Executor) Process(ctx context.Context, e *flow.Execution) (*Outcome, error) {
-	plan, err := x.PlanFor(ctx, e.WorkflowID)
+	plan, err := x.Plan(ctx, e.WorkflowID)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrNoPlan, e.WorkflowID, err)
 	}
 	if plan.atomic {
-		if _, inTx := storage.TxFrom(ctx); !inTx && x.BatchSize != 1 && x.BatchSize >= 0 {
+		if _, inTx := storage.TxFrom(ctx); !inTx && x.cfg.BatchSize != 1 && x.cfg.BatchSize >= 0 {
 			out, err := x.processBatched(ctx, plan, e)
 			if !errors.Is(err, errAlone) {
 				return out, err
@@ -272,7 +346,7 @@ func (p *proc) process(ctx context.Context) error {
 		if p.tx == nil {
 			// Durable: record the start before the first node commits.
 			if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
-				return tx.UpdateExecution(ctx, next, storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: p.x.Owner})
+				return tx.UpdateExecution(ctx, next, storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: p.x.cfg.Owner})
 			}); err != nil {
 				return err
 			}
@@ -378,14 +452,11 @@ func (p *proc) runContext(s *Step, tx storage.Store) *nodes.RunContext {
 	rc.Node = s.Node
 	rc.Compiled = s.Compiled
 	rc.Tasks = tx
-	rc.Records = p.x.Records
-	if rc.Records == nil {
-		rc.Records = storeRecords{p.x}
-	}
+	rc.Records = p.x.cfg.Records
 	rc.Execution = p.exec
 	rc.Now = p.x.now()
-	if p.x.Logger != nil {
-		rc.Logger = p.x.Logger
+	if p.x.cfg.Logger != nil {
+		rc.Logger = p.x.cfg.Logger
 	} else {
 		rc.Logger = slog.Default()
 	}
@@ -528,7 +599,7 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 	del := e.Status.Ended() && slices.Contains(p.plan.Workflow.Options.DeleteExecutionOnStatus, e.Status)
 	if p.batch != nil && !p.insert && !del && status != flow.JobAborted {
 		// Written with the rest of the batch, in the same transaction.
-		p.batch.add(p.pending, e, storage.ExecutionExpect{Status: p.prevExec, LeaseOwner: p.x.Owner})
+		p.batch.add(p.pending, e, storage.ExecutionExpect{Status: p.prevExec, LeaseOwner: p.x.cfg.Owner})
 		p.exec = e
 		return nil
 	}
@@ -557,7 +628,7 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 				return err
 			}
 		}
-		if err := tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.prevExec, LeaseOwner: p.x.Owner}); err != nil {
+		if err := tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.prevExec, LeaseOwner: p.x.cfg.Owner}); err != nil {
 			return err
 		}
 		if del {
@@ -581,7 +652,7 @@ func (p *proc) release(ctx context.Context) error {
 	e.LeaseOwner = ""
 	e.LeaseUntil = time.Time{}
 	err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
-		return tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.exec.Status, LeaseOwner: p.x.Owner})
+		return tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.exec.Status, LeaseOwner: p.x.cfg.Owner})
 	})
 	if err != nil {
 		return err

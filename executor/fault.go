@@ -69,15 +69,15 @@ func (f *FaultError) Unwrap() error { return f.Kind }
 var errAbandoned = errors.New("executor: this node run was abandoned after its timeout; its writes are refused")
 
 func (x *Executor) nodeGrace() time.Duration {
-	if x.NodeGrace > 0 {
-		return x.NodeGrace
+	if x.cfg.NodeGrace > 0 {
+		return x.cfg.NodeGrace
 	}
 	return DefaultNodeGrace
 }
 
 func (x *Executor) logger() *slog.Logger {
-	if x.Logger != nil {
-		return x.Logger
+	if x.cfg.Logger != nil {
+		return x.cfg.Logger
 	}
 	return slog.Default()
 }
@@ -88,7 +88,7 @@ func (x *Executor) logger() *slog.Logger {
 func (p *proc) nodeTimeout(s *Step) time.Duration {
 	d := s.timeout
 	if d <= 0 {
-		d = p.x.NodeTimeout
+		d = p.x.cfg.NodeTimeout
 	}
 	if d <= 0 {
 		return 0

@@ -59,9 +59,9 @@ func (p *Plan) CanPause() bool { return p.canPause }
 // Len is the number of nodes.
 func (p *Plan) Len() int { return len(p.steps) }
 
-// Compile validates wf and compiles it into a Plan. Errors are
+// compile validates wf and compiles it into a Plan. Errors are
 // *flow.ValidationError values naming the node and the field.
-func Compile(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.CompileContext) (*Plan, error) {
+func compile(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.CompileContext) (*Plan, error) {
 	p := &Plan{Workflow: wf, steps: map[string]*Step{}, atomic: true}
 	keys := map[string]bool{}
 	if err := collectKeys(wf, wf.Nodes, keys, 0); err != nil {

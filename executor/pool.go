@@ -257,8 +257,8 @@ func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
 	now := p.now()
 	reason := fmt.Sprintf("%s: claimed %d times without finishing a run (MaxClaims %d)", flow.ReasonQuarantined, e.Attempt, p.MaxClaims)
 	var plan *Plan
-	if p.Executor != nil && p.Executor.PlanFor != nil {
-		plan, _ = p.Executor.PlanFor(ctx, e.WorkflowID) // loaded before the unit of work
+	if p.Executor != nil {
+		plan, _ = p.Executor.Plan(ctx, e.WorkflowID) // loaded before the unit of work
 	}
 	err := p.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 		u := e.Clone()
