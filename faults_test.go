@@ -400,7 +400,12 @@ func TestFault_StopReleasesLeases(t *testing.T) {
 	}, "the first engine never claimed all executions")
 	stopCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	require.ErrorIs(t, eng1.Stop(stopCtx), context.DeadlineExceeded)
+	// The running node may or may not honour the stop within the deadline
+	// (it sleeps until its context ends); either way, the claims the pool
+	// did not run must be given back.
+	if err := eng1.Stop(stopCtx); err != nil {
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
 	for _, id := range ids {
 		x, err := store.GetExecution(ctx, id)
 		require.NoError(t, err)
