@@ -29,13 +29,21 @@
 //
 // Workflows are lines of nodes: condition (expr-lang expressions or the
 // reference's calculation groups, branching on true/false), create (a record,
-// with templated values), end, response-message, and custom nodes registered in a
-// nodes.Registry. Every workflow is validated and compiled when saved
-// (SaveWorkflow), never when it runs.
+// with templated values), end, response-message, manual (approval tasks), and
+// custom nodes registered in a nodes.Registry. Custom nodes use the built-ins'
+// interfaces: nodes.Instruction, or nodes.Func for a typed function, and
+// capabilities such as pausing (nodes.Pauser, Resumer, Submitter, Aborter).
+// Every workflow is validated and compiled when saved (SaveWorkflow), never when
+// it runs.
 //
 // # Storage
 //
-// Workflows, executions, jobs and the host's records live in a storage.Store:
-// storage/memory for tests and embedding. Every store passes the conformance
-// suite in storage/storagetest.
+// The engine's state (workflows, executions, jobs, the queue, approval tasks)
+// lives in a storage.Store: storage/memory for tests and embedding,
+// storage/sqlstore for SQLite and PostgreSQL. The host's records are a port of
+// their own: a collection named in Config.Records is kept by the host's code
+// (storage.Records), any other by the store (storage.RecordStore); Engine.Records
+// reaches them all. Engine.InTx and AfterActionTx run an action in one unit of
+// work with the host's own writes. Every store passes the conformance suites in
+// storage/storagetest (Run, and RunRecords for a store that keeps records).
 package actiontrigger
