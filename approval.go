@@ -127,7 +127,7 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 			}
 		}
 		ctx = storage.WithTx(ctx, tx)
-		dec, err = sub.Submit(ctx, &nodes.SubmitContext{
+		dec, err = submitSafe(ctx, sub, &nodes.SubmitContext{
 			Node: step.Node, Compiled: step.Compiled, Workflow: plan.Workflow,
 			Task: t, Job: j, Execution: x, Scope: e.exec.Scope(x, jobsMap),
 			UserID: uid, User: e.userContext(user), Submission: submission,
@@ -169,4 +169,15 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		e.notify()
 	}
 	return dec.Task, nil
+}
+
+// submitSafe calls a node's Submit, turning a panic into an error that fails
+// the submission (and rolls its unit of work back) instead of the caller.
+func submitSafe(ctx context.Context, sub nodes.Submitter, sc *nodes.SubmitContext) (dec *nodes.Decision, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			dec, err = nil, fmt.Errorf("node %q (%s) panicked deciding a submission: %v: %w", sc.Node.Key, sc.Node.Type, v, nodes.ErrPanic)
+		}
+	}()
+	return sub.Submit(ctx, sc)
 }

@@ -127,3 +127,39 @@ func TestThirdPartyPausingNode(t *testing.T) {
 		}
 	}
 }
+
+// panickyVote panics in Submit and Abort: the submission fails with
+// nodes.ErrPanic, and a cancel still aborts the execution.
+type panickyVote struct{ firstVote }
+
+func (panickyVote) Submit(context.Context, *nodes.SubmitContext) (*nodes.Decision, error) {
+	panic("submit exploded")
+}
+
+func (panickyVote) Abort(context.Context, *nodes.AbortContext) error { panic("abort exploded") }
+
+func TestPausingNodePanicsStayContained(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	eng := newEngine(t, started(), withNodes(func(r *nodes.Registry) { r.MustRegister("panicky-vote", panickyVote{}) }))
+	save(t, eng, asyncWF("vote", "posts", n("v", "panicky-vote", map[string]any{"users": []any{"2"}})))
+	res := after(t, eng, createAction("posts", "vote"), flow.Record{"id": 1, "title": "a"}, memberA)
+	waitIdle(t, eng)
+	tasks, err := eng.Tasks(ctx, memberA, actiontrigger.TaskFilter{Statuses: []flow.TaskStatus{flow.TaskPending}})
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	_, err = eng.SubmitTask(ctx, tasks[0].ID, memberA, map[string]any{"yes": true})
+	require.ErrorIs(t, err, nodes.ErrPanic)
+	require.ErrorContains(t, err, "submit exploded")
+	require.Equal(t, flow.TaskPending, pendingTask(t, eng, tasks[0].ID).Status, "the failed submission changed nothing")
+
+	require.NoError(t, eng.CancelExecution(ctx, res.Executions[0].ID))
+	require.Equal(t, flow.ExecutionAborted, execution(t, eng, res.Executions[0].ID).Status)
+}
+
+func pendingTask(t *testing.T, eng *actiontrigger.Engine, id string) *flow.Task {
+	t.Helper()
+	tk, err := eng.Store().GetTask(testCtx(t), id)
+	require.NoError(t, err)
+	return tk
+}

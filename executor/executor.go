@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -721,7 +722,21 @@ func releaseJob(ctx context.Context, tx storage.Store, plan *Plan, j *flow.Job, 
 	if !ok {
 		return nil
 	}
-	if err := ab.Abort(ctx, &nodes.AbortContext{Node: s.Node, Compiled: s.Compiled, Job: j, Tasks: tx, Now: now}); err != nil {
+	return abortSafe(ctx, ab, s, &nodes.AbortContext{Node: s.Node, Compiled: s.Compiled, Job: j, Tasks: tx, Now: now})
+}
+
+// abortSafe calls a node's Abort. An error fails the aborting unit of work;
+// a panic does not: the job is aborted all the same (an execution must stay
+// cancelable), and the panic is logged with its stack.
+func abortSafe(ctx context.Context, ab nodes.Aborter, s *Step, a *nodes.AbortContext) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Default().Error("actiontrigger: node panicked releasing its aborted job; the job is aborted all the same",
+				"node", s.Node.Key, "type", s.Node.Type, "job", a.Job.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = nil
+		}
+	}()
+	if err := ab.Abort(ctx, a); err != nil {
 		return fmt.Errorf("executor: node %q (%s): abort its paused job: %w", s.Node.Key, s.Node.Type, err)
 	}
 	return nil

@@ -22,7 +22,7 @@ type Validator interface {
 //	type tagConfig struct{ Tag string `json:"tag"` }
 //	reg.MustRegister("tag", &nodes.Func[tagConfig]{
 //		Do: func(ctx context.Context, r *nodes.FuncRun[tagConfig]) (nodes.Result, error) {
-//			return nodes.Result{Status: flow.JobResolved, Result: r.Config.Tag + ":" + r.Data().String("title")}, nil
+//			return nodes.Resolved(r.Config.Tag + ":" + r.Data().String("title")), nil
 //		},
 //	})
 //

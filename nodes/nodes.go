@@ -2,9 +2,11 @@
 // implements, the Registry that maps node type names to instructions, and the
 // built-in nodes: condition, create, end, manual and response-message.
 //
-// Custom nodes use exactly the same interface as the built-ins: implement
-// Instruction (and, if the node can pause, Pauser and Resumer) and Register it
-// before creating the engine.
+// Custom nodes use exactly the same interfaces as the built-ins: implement
+// Instruction (or write a Func), and, for a node that can pause, Pauser,
+// Resumer, Submitter (its tasks take submissions) and Aborter (it releases
+// what a paused job holds); Register it before creating the engine. The
+// engine names no node type.
 package nodes
 
 import (
@@ -110,8 +112,8 @@ func Rejected(value any) Result { return Result{Status: flow.JobRejected, Result
 func Errored(value any) Result { return Result{Status: flow.JobError, Result: value} }
 
 // Pending pauses the execution with a PENDING job holding meta, until the job
-// is resumed (Engine.Resume, or a task submission of the manual node). Only a
-// node that can pause (CanPause) may return it.
+// is resumed (Engine.Resume, or a task submission the node decides through
+// Submitter). Only a node that can pause (CanPause) may return it.
 func Pending(meta map[string]any) Result { return Result{Status: flow.JobPending, Meta: meta} }
 
 // Ended ends the whole execution with status, even from inside a branch, as the
@@ -164,7 +166,7 @@ func CanPause(in Instruction, n *flow.Node) bool {
 // of the job's result says which node and why); errors.Is matches them on the
 // error the executor builds.
 var (
-	// ErrPanic: the node's Run or Resume panicked.
+	// ErrPanic: the node's Run, Resume or Submit panicked.
 	ErrPanic = errors.New("node panicked")
 	// ErrTimeout: the node ran past its timeout.
 	ErrTimeout = errors.New("node exceeded its timeout")
