@@ -250,7 +250,9 @@ type RecordStore interface {
 	// association as a flow.Record or nil (the key always present), a to-many one
 	// as a non-nil []any of flow.Record in primary key order.
 	GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error)
-	// ListRecords returns matching records (primary key order) with appends loaded.
+	// ListRecords returns matching records (primary key order) with appends
+	// loaded. It returns every match: to list one page, sorted and counted in
+	// the store, a store implements RecordPager too (the built-in ones do).
 	ListRecords(ctx context.Context, collection string, f Filter, appends []string) ([]flow.Record, error)
 	// UpdateRecords sets values on every matching record and returns them as stored.
 	UpdateRecords(ctx context.Context, collection string, f Filter, values flow.Record) ([]flow.Record, error)
