@@ -144,6 +144,94 @@ func (r recordRouter) ListRecords(ctx context.Context, collection string, f stor
 	return list, nil
 }
 
+var _ storage.RecordPager = recordRouter{}
+
+// ListRecordsPage returns the page of records q selects, with appends loaded
+// for that page only, and the number of records matching q.Filter. A
+// host-backed collection is paged by its RecordLister.List (with q as
+// given); a store-backed one by the store (storage.RecordPager), or, for a
+// store without it, by listing every match and paging in Go.
+func (r recordRouter) ListRecordsPage(ctx context.Context, collection string, q storage.ListQuery, appends []string) ([]flow.Record, int, error) {
+	tree, err := r.appends(collection, appends)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.checkQuery(collection, q); err != nil {
+		return nil, 0, err
+	}
+	h, hosted := r.host(collection)
+	if !hosted && !r.touchesHost(tree) {
+		rs, err := r.store(ctx, collection)
+		if err != nil {
+			return nil, 0, err
+		}
+		if p, ok := rs.(storage.RecordPager); ok {
+			return p.ListRecordsPage(ctx, collection, q, appends)
+		}
+	}
+	var (
+		page  []flow.Record
+		total int
+	)
+	if hosted {
+		l, ok := h.(storage.RecordLister)
+		if !ok {
+			return nil, 0, fmt.Errorf("actiontrigger: collection %q: its Records (%T) cannot list: %w", collection, h, storage.ErrNotSupported)
+		}
+		if page, total, err = l.List(ctx, collection, q); err != nil {
+			return nil, 0, err
+		}
+	} else {
+		rs, err := r.store(ctx, collection)
+		if err != nil {
+			return nil, 0, err
+		}
+		if p, ok := rs.(storage.RecordPager); ok {
+			page, total, err = p.ListRecordsPage(ctx, collection, q, nil)
+		} else {
+			var all []flow.Record
+			if all, err = rs.ListRecords(ctx, collection, q.Filter, nil); err == nil {
+				c, _ := r.collection(collection)
+				page, total = storage.PageInGo(all, q, c.Keys), len(all)
+			}
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	out := make([]flow.Record, len(page))
+	for i, rec := range page {
+		out[i] = maps.Clone(rec)
+		if err := r.load(ctx, out[i], tree); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, total, nil
+}
+
+// checkQuery validates q's paging and sort fields, so that a host's
+// RecordLister.List only sees sort fields that are columns of the collection.
+func (r recordRouter) checkQuery(collection string, q storage.ListQuery) error {
+	if q.Offset < 0 || q.Limit < 0 {
+		return fmt.Errorf("actiontrigger: collection %q: offset %d, limit %d: want 0 or more: %w", collection, q.Offset, q.Limit, flow.ErrInvalidRecord)
+	}
+	c, err := r.collection(collection)
+	if err != nil {
+		return err
+	}
+	for _, s := range q.Sort {
+		f, _ := storage.SortField(s)
+		typ, ok := c.Columns[f]
+		if !ok {
+			return fmt.Errorf("actiontrigger: collection %q: sort on %q: not a column: %w", collection, f, flow.ErrUnknownField)
+		}
+		if typ == flow.FieldJSON {
+			return fmt.Errorf("actiontrigger: collection %q: field %q is json: it cannot be sorted on: %w", collection, f, flow.ErrInvalidRecord)
+		}
+	}
+	return nil
+}
+
 // UpdateRecords updates the records matching f.
 func (r recordRouter) UpdateRecords(ctx context.Context, collection string, f storage.Filter, values flow.Record) ([]flow.Record, error) {
 	if _, err := r.collection(collection); err != nil {

@@ -59,11 +59,10 @@ func (a *API) workflows(w http.ResponseWriter, r *http.Request, u *actiontrigger
 		if err != nil {
 			return err
 		}
-		list, err := st.ListWorkflows(ctx, f)
+		out, meta, err := workflowPage(ctx, st, f, pg, size)
 		if err != nil {
 			return err
 		}
-		out, meta := pageOf(list, pg, size)
 		writeJSON(w, http.StatusOK, dataBody{Data: out, Meta: meta})
 		return nil
 	}
@@ -235,6 +234,37 @@ func (a *API) execute(w http.ResponseWriter, r *http.Request, wf *flow.Workflow)
 		"execution": map[string]any{"id": x.ID, "status": x.Status},
 	}})
 	return nil
+}
+
+// workflowPage lists one page of workflow versions: paged and counted in the
+// store when it is a storage.WorkflowCounter, else listed whole and paged
+// here.
+func workflowPage(ctx context.Context, st storage.Store, f storage.WorkflowFilter, pg, size int) ([]*flow.Workflow, pageMeta, error) {
+	wc, ok := st.(storage.WorkflowCounter)
+	if !ok {
+		list, err := st.ListWorkflows(ctx, f)
+		if err != nil {
+			return nil, pageMeta{}, err
+		}
+		out, meta := pageOf(list, pg, size)
+		return out, meta, nil
+	}
+	f.Limit, f.Offset = size, (pg-1)*size
+	out, err := st.ListWorkflows(ctx, f)
+	if err != nil {
+		return nil, pageMeta{}, err
+	}
+	if out == nil {
+		out = []*flow.Workflow{}
+	}
+	total := f.Offset + len(out)
+	if len(out) == 0 || len(out) == size {
+		// Not visibly the last page: count.
+		if total, err = wc.CountWorkflows(ctx, f); err != nil {
+			return nil, pageMeta{}, err
+		}
+	}
+	return out, pageMeta{Count: total, Page: pg, PageSize: size, TotalPage: (total + size - 1) / size}, nil
 }
 
 // executions serves executions:list|get|cancel to admin roles.

@@ -454,22 +454,38 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, u *actiontrigger.User
 	if err != nil {
 		return err
 	}
-	var recs []flow.Record
+	out := []flow.Record{}
+	total := 0
 	matchable := true
 	if scope == ScopeOwn {
 		filter, matchable = ownerFilter(filter, u)
 	}
 	if matchable {
-		if recs, err = a.eng.Records().ListRecords(r.Context(), coll.FullName(), filter, appends); err != nil {
+		// The store sorts, pages and counts: a page of a large table costs
+		// the page, and appends are loaded for it only.
+		q := storage.ListQuery{Filter: filter, Sort: listParam(r, "sort"), Offset: (pg - 1) * size, Limit: size}
+		recs, n, err := a.listPage(r.Context(), coll.FullName(), q, appends)
+		if err != nil {
 			return err
 		}
+		for _, rec := range recs {
+			out = append(out, a.scrub(u, coll, rec, own))
+		}
+		total = n
 	}
-	out, meta := pageOf(recs, pg, size)
-	for i, rec := range out {
-		out[i] = a.scrub(u, coll, rec, own)
-	}
+	meta := pageMeta{Count: total, Page: pg, PageSize: size, TotalPage: (total + size - 1) / size}
 	writeJSON(w, http.StatusOK, dataBody{Data: out, Meta: meta})
 	return nil
+}
+
+// listPage lists one page through the engine's records, which implement
+// storage.RecordPager (Engine.Records does).
+func (a *API) listPage(ctx context.Context, collection string, q storage.ListQuery, appends []string) ([]flow.Record, int, error) {
+	p, ok := a.eng.Records().(storage.RecordPager)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s:list: the engine's records (%T) cannot page: %w", collection, a.eng.Records(), storage.ErrNotSupported)
+	}
+	return p.ListRecordsPage(ctx, collection, q, appends)
 }
 
 // get serves "<collection>:get?filterByTk=" with appends. It needs a view

@@ -53,6 +53,20 @@ type WorkflowFilter struct {
 	Current *bool
 	// Type, if set, must equal the workflow type.
 	Type string
+	// Limit caps the result (0: no limit); Offset skips that many first.
+	// CountWorkflows ignores both.
+	Limit, Offset int
+}
+
+// WorkflowCounter is implemented by stores that count workflow versions
+// without loading them (storage/memory and storage/sqlstore do): the HTTP
+// API's workflows:list pages with WorkflowFilter.Limit and Offset and takes
+// its count from it. It is separate from WorkflowStore so that existing
+// Store implementations and wrappers keep compiling.
+type WorkflowCounter interface {
+	// CountWorkflows returns the number of versions matching f, ignoring
+	// f.Limit and f.Offset.
+	CountWorkflows(ctx context.Context, f WorkflowFilter) (int, error)
 }
 
 // WorkflowStore keeps workflow versions.
@@ -66,7 +80,8 @@ type WorkflowStore interface {
 	UpdateWorkflow(ctx context.Context, w *flow.Workflow) error
 	// GetWorkflow returns the version with its Executed and AllExecuted counters.
 	GetWorkflow(ctx context.Context, id string) (*flow.Workflow, error)
-	// ListWorkflows returns matching versions ordered by creation (oldest first).
+	// ListWorkflows returns matching versions ordered by creation (oldest
+	// first), f.Offset of them skipped and at most f.Limit (when not 0).
 	ListWorkflows(ctx context.Context, f WorkflowFilter) ([]*flow.Workflow, error)
 	// DeleteWorkflow removes a version (flow.ErrNotFound if missing).
 	DeleteWorkflow(ctx context.Context, id string) error
@@ -235,7 +250,9 @@ type RecordStore interface {
 	// association as a flow.Record or nil (the key always present), a to-many one
 	// as a non-nil []any of flow.Record in primary key order.
 	GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error)
-	// ListRecords returns matching records (primary key order) with appends loaded.
+	// ListRecords returns matching records (primary key order) with appends
+	// loaded. It returns every match: to list one page, sorted and counted in
+	// the store, a store implements RecordPager too (the built-in ones do).
 	ListRecords(ctx context.Context, collection string, f Filter, appends []string) ([]flow.Record, error)
 	// UpdateRecords sets values on every matching record and returns them as stored.
 	UpdateRecords(ctx context.Context, collection string, f Filter, values flow.Record) ([]flow.Record, error)

@@ -2,9 +2,11 @@ package memory
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -747,4 +749,177 @@ func loadList(t *txState, rows []*recRow, children []*appendNode) ([]any, error)
 		list[i] = v
 	}
 	return list, nil
+}
+
+var _ storage.RecordPager = (*Store)(nil)
+
+// ListRecordsPage returns copies of the page of records q selects, with the
+// appends loaded for them only, and the number of records matching q.Filter.
+// It scans the collection once without copying: in primary key order it
+// keeps only the page's rows; sorted on other fields it keeps the best
+// Offset+Limit rows in a bounded heap (pointers to the stored rows), so
+// memory grows with the page, not with the collection.
+func (s *Store) ListRecordsPage(ctx context.Context, collection string, q storage.ListQuery, appends []string) ([]flow.Record, int, error) {
+	sc := s.st.schema.Load()
+	c, err := sc.collection(collection)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkFilter(c, q.Filter); err != nil {
+		return nil, 0, err
+	}
+	keys, err := sortKeys(c, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	nodes, err := compileAppends(sc, c, appends)
+	if err != nil {
+		return nil, 0, err
+	}
+	var (
+		out   []flow.Record
+		total int
+	)
+	err = s.read(ctx, func(t *txState) error {
+		var page []*recRow
+		if len(keys) == 0 {
+			page, total, err = pageByKey(t, c, q)
+		} else {
+			page, total, err = pageSorted(t, c, q, keys)
+		}
+		if err != nil {
+			return err
+		}
+		out = make([]flow.Record, len(page))
+		for i, r := range page {
+			out[i] = copyRecord(r.vals)
+			if err := load(t, out[i], nodes); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// sortKey is a parsed entry of storage.ListQuery.Sort.
+type sortKey struct {
+	field string
+	desc  bool
+}
+
+// sortKeys validates q's paging and sort fields against c.
+func sortKeys(c *collection, q storage.ListQuery) ([]sortKey, error) {
+	if q.Offset < 0 || q.Limit < 0 {
+		return nil, fmt.Errorf("memory: collection %q: offset %d, limit %d: want 0 or more: %w", c.Name, q.Offset, q.Limit, flow.ErrInvalidRecord)
+	}
+	keys := make([]sortKey, 0, len(q.Sort))
+	for _, s := range q.Sort {
+		f, desc := storage.SortField(s)
+		typ, ok := c.Columns[f]
+		if !ok {
+			return nil, unknownField(c, f)
+		}
+		if typ == flow.FieldJSON {
+			return nil, fmt.Errorf("memory: collection %q: field %q is json: it cannot be sorted on: %w", c.Name, f, flow.ErrInvalidRecord)
+		}
+		keys = append(keys, sortKey{f, desc})
+	}
+	return keys, nil
+}
+
+// matches reports whether a stored record matches f.
+func matches(r *recRow, f storage.Filter) bool {
+	for k, want := range f {
+		if !matchValue(r.vals[k], want) {
+			return false
+		}
+	}
+	return true
+}
+
+// pageByKey returns the page of c in primary key order (the order of the
+// go-memdb keys) and counts the matches, without copying any record.
+func pageByKey(t *txState, c *collection, q storage.ListQuery) ([]*recRow, int, error) {
+	var page []*recRow
+	n := 0
+	err := t.scan(c.prefix, func(obj row) bool {
+		r := obj.(*recRow)
+		if !matches(r, q.Filter) {
+			return true
+		}
+		if n >= q.Offset && (q.Limit == 0 || n < q.Offset+q.Limit) {
+			page = append(page, r)
+		}
+		n++
+		return true
+	})
+	return page, n, err
+}
+
+// pageSorted returns the page of c in the order of keys, then primary key,
+// and counts the matches. With a limit it keeps the first Offset+Limit rows
+// in a max-heap (the worst kept row on top, replaced by any better one);
+// without one it must keep every match.
+func pageSorted(t *txState, c *collection, q storage.ListQuery, keys []sortKey) ([]*recRow, int, error) {
+	less := func(a, b *recRow) int {
+		for _, k := range keys {
+			if d := storage.CompareValues(a.vals[k.field], b.vals[k.field]); d != 0 {
+				if k.desc {
+					return -d
+				}
+				return d
+			}
+		}
+		return bytes.Compare(a.key, b.key)
+	}
+	bound := 0
+	if q.Limit > 0 {
+		bound = q.Offset + q.Limit
+	}
+	h := &rowHeap{cmp: less}
+	n := 0
+	err := t.scan(c.prefix, func(obj row) bool {
+		r := obj.(*recRow)
+		if !matches(r, q.Filter) {
+			return true
+		}
+		n++
+		switch {
+		case bound == 0 || len(h.rows) < bound:
+			heap.Push(h, r)
+		case less(r, h.rows[0]) < 0:
+			h.rows[0] = r
+			heap.Fix(h, 0)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	rows := h.rows
+	slices.SortFunc(rows, less)
+	if q.Offset >= len(rows) {
+		return nil, n, nil
+	}
+	return rows[q.Offset:], n, nil
+}
+
+// rowHeap is a max-heap of records under cmp: the greatest on top.
+type rowHeap struct {
+	rows []*recRow
+	cmp  func(a, b *recRow) int
+}
+
+func (h *rowHeap) Len() int           { return len(h.rows) }
+func (h *rowHeap) Less(i, j int) bool { return h.cmp(h.rows[i], h.rows[j]) > 0 }
+func (h *rowHeap) Swap(i, j int)      { h.rows[i], h.rows[j] = h.rows[j], h.rows[i] }
+func (h *rowHeap) Push(x any)         { h.rows = append(h.rows, x.(*recRow)) }
+func (h *rowHeap) Pop() any {
+	r := h.rows[len(h.rows)-1]
+	h.rows = h.rows[:len(h.rows)-1]
+	return r
 }

@@ -179,6 +179,7 @@ func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]
 		if err != nil {
 			return err
 		}
+		rows = page(rows, f.Offset, f.Limit)
 		out = make([]*flow.Workflow, len(rows))
 		for i, r := range rows {
 			out[i] = r.out(t)
@@ -186,6 +187,23 @@ func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]
 		return nil
 	})
 	return out, err
+}
+
+var _ storage.WorkflowCounter = (*Store)(nil)
+
+// CountWorkflows returns the number of versions matching f (f.Limit and
+// f.Offset ignored), without copying them.
+func (s *Store) CountWorkflows(ctx context.Context, f storage.WorkflowFilter) (int, error) {
+	n := 0
+	err := s.read(ctx, func(t *txState) error {
+		return t.scan([]byte{kindWorkflow}, func(obj row) bool {
+			if matchWorkflow(obj.(*wfRow).w, &f) {
+				n++
+			}
+			return true
+		})
+	})
+	return n, err
 }
 
 func matchWorkflow(w *flow.Workflow, f *storage.WorkflowFilter) bool {

@@ -742,3 +742,104 @@ func (s *Store) loadList(ctx context.Context, q querier, rows []flow.Record, chi
 	}
 	return list, nil
 }
+
+var _ storage.RecordPager = (*Store)(nil)
+
+// ListRecordsPage returns the page of records q selects, with the appends
+// loaded for them only, and the number of records matching q.Filter. The
+// database sorts (ORDER BY the sort columns, then the primary key), pages
+// (LIMIT/OFFSET) and counts (COUNT(*) with the same WHERE, skipped when the
+// page itself shows the total), so a page of a large table costs the page.
+// Text sorts bytewise on both dialects (COLLATE "C" on PostgreSQL), NULL
+// first ascending and last descending. Outside a unit of work the page and
+// the count are two statements: a write between them can make total differ
+// by the records it wrote.
+func (s *Store) ListRecordsPage(ctx context.Context, collection string, q storage.ListQuery, appends []string) ([]flow.Record, int, error) {
+	sc := s.st.sch.Load()
+	c, err := sc.collection(collection)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkFilter(c, q.Filter); err != nil {
+		return nil, 0, err
+	}
+	order, err := s.orderBy(c, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	nodes, err := compileAppends(sc, c, appends)
+	if err != nil {
+		return nil, 0, err
+	}
+	w, args := s.where(c, q.Filter)
+	var (
+		out   []flow.Record
+		total int
+	)
+	err = s.read(ctx, func(qr querier) error {
+		rows, err := qr.QueryContext(ctx, s.st.q("SELECT "+c.selectList+" FROM "+quote(c.table)+w+" ORDER BY "+order+s.st.limitOffset(q.Limit, q.Offset)), args...)
+		if err != nil {
+			return s.st.mapErr(err, "list "+c.Name)
+		}
+		if out, err = s.scanRecords(rows, c); err != nil {
+			return err
+		}
+		switch {
+		case len(out) > 0 && (q.Limit == 0 || len(out) < q.Limit):
+			total = q.Offset + len(out) // the page is the last one
+		case len(out) == 0 && q.Offset == 0:
+			total = 0
+		default:
+			err := scan(qr.QueryRowContext(ctx, s.st.q("SELECT COUNT(*) FROM "+quote(c.table)+w), args...), &total)
+			if err != nil {
+				return s.st.mapErr(err, "count "+c.Name)
+			}
+		}
+		for _, r := range out {
+			if err := s.load(ctx, qr, r, nodes); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// orderBy validates q's paging and sort fields and renders its ORDER BY
+// list: the sort columns, then the primary key columns.
+func (s *Store) orderBy(c *collection, q storage.ListQuery) (string, error) {
+	if q.Offset < 0 || q.Limit < 0 {
+		return "", fmt.Errorf("sqlstore: collection %q: offset %d, limit %d: want 0 or more: %w", c.Name, q.Offset, q.Limit, flow.ErrInvalidRecord)
+	}
+	if len(q.Sort) == 0 {
+		return c.orderBy, nil
+	}
+	parts := make([]string, 0, len(q.Sort)+1)
+	for _, srt := range q.Sort {
+		f, desc := storage.SortField(srt)
+		typ, ok := c.Columns[f]
+		if !ok {
+			return "", unknownField(c, f)
+		}
+		expr := c.col(f)
+		switch typ {
+		case flow.FieldJSON:
+			return "", fmt.Errorf("sqlstore: collection %q: field %q is json: it cannot be sorted on: %w", c.Name, f, flow.ErrInvalidRecord)
+		case flow.FieldInteger, flow.FieldNumber, flow.FieldBoolean, flow.FieldDate:
+		default:
+			if s.st.d == PostgreSQL {
+				expr += ` COLLATE "C"`
+			}
+		}
+		if desc {
+			expr += " DESC NULLS LAST"
+		} else {
+			expr += " ASC NULLS FIRST"
+		}
+		parts = append(parts, expr)
+	}
+	return strings.Join(append(parts, c.orderBy), ", "), nil
+}

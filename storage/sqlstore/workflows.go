@@ -140,8 +140,8 @@ func (s *Store) GetWorkflow(ctx context.Context, id string) (*flow.Workflow, err
 	return w, err
 }
 
-// ListWorkflows returns the matching versions, oldest first.
-func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]*flow.Workflow, error) {
+// workflowWhere renders f's conditions on the workflows table w.
+func workflowWhere(f storage.WorkflowFilter) (string, []any) {
 	var where []string
 	var args []any
 	if f.Key != "" {
@@ -160,11 +160,30 @@ func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]
 			where, args = append(where, "w.type = ?"), append(args, f.Type)
 		}
 	}
-	query := "SELECT " + wfCols + wfFrom
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", nil
 	}
-	query += " ORDER BY w.seq"
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+var _ storage.WorkflowCounter = (*Store)(nil)
+
+// CountWorkflows returns the number of versions matching f (f.Limit and
+// f.Offset ignored).
+func (s *Store) CountWorkflows(ctx context.Context, f storage.WorkflowFilter) (int, error) {
+	w, args := workflowWhere(f)
+	n := 0
+	err := s.read(ctx, func(q querier) error {
+		return s.st.mapErr(scan(q.QueryRowContext(ctx, s.st.q("SELECT COUNT(*)"+wfFrom+w), args...), &n), "count workflows")
+	})
+	return n, err
+}
+
+// ListWorkflows returns the matching versions, oldest first, paged by
+// f.Limit and f.Offset.
+func (s *Store) ListWorkflows(ctx context.Context, f storage.WorkflowFilter) ([]*flow.Workflow, error) {
+	w, args := workflowWhere(f)
+	query := "SELECT " + wfCols + wfFrom + w + " ORDER BY w.seq" + s.st.limitOffset(f.Limit, f.Offset)
 	var out []*flow.Workflow
 	err := s.read(ctx, func(q querier) error {
 		rows, err := q.QueryContext(ctx, s.st.q(query), args...)

@@ -64,6 +64,7 @@ type RecordsStore interface {
 func RunRecords(t *testing.T, newStore func(t *testing.T) RecordsStore) {
 	t.Helper()
 	t.Run("Records", func(t *testing.T) { testRecords(t, newStore) })
+	t.Run("RecordsPage", func(t *testing.T) { testRecordsPage(t, newStore) })
 }
 
 // base is the fixtures' clock: a fixed UTC instant at millisecond precision.

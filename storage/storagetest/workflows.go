@@ -169,6 +169,32 @@ func testWorkflows(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		require.NoError(t, err)
 		requireWorkflow(t, a1, ws[0], false)
 		requireWorkflow(t, a2, ws[1], false)
+
+		// Pages, in creation order, and counts (of stores that count: a
+		// wrapper such as StateOnly may hide it), which ignore Limit and Offset.
+		wc, counts := s.(storage.WorkflowCounter)
+		for _, tc := range []struct {
+			name  string
+			f     storage.WorkflowFilter
+			want  []string
+			count int
+		}{
+			{"first page", storage.WorkflowFilter{Limit: 2}, []string{a1.ID, a2.ID}, 4},
+			{"second page", storage.WorkflowFilter{Limit: 2, Offset: 2}, []string{b.ID, c.ID}, 4},
+			{"offset only", storage.WorkflowFilter{Offset: 3}, []string{c.ID}, 4},
+			{"beyond the end", storage.WorkflowFilter{Limit: 2, Offset: 4}, []string{}, 4},
+			{"filtered page", storage.WorkflowFilter{Current: &yes, Limit: 1, Offset: 1}, []string{b.ID}, 3},
+			{"no match", storage.WorkflowFilter{Key: "zzz", Limit: 1}, []string{}, 0},
+		} {
+			ws, err := s.ListWorkflows(ctx, tc.f)
+			require.NoError(t, err, tc.name)
+			require.Equal(t, tc.want, workflowIDs(ws), tc.name)
+			if counts {
+				n, err := wc.CountWorkflows(ctx, tc.f)
+				require.NoError(t, err, tc.name)
+				require.Equal(t, tc.count, n, tc.name)
+			}
+		}
 	})
 
 	t.Run("Copies", func(t *testing.T) {
