@@ -13,9 +13,9 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
+	"github.com/actiontrigger/actiontrigger/internal/teststores"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
-	"github.com/actiontrigger/actiontrigger/storage/teststores"
 )
 
 // titles lists the "title" of a :list answer's records.
