@@ -78,6 +78,9 @@ type compiledCreate struct {
 	coll       *flow.Collection
 	values     *expression.Template
 	appends    []string
+	// stamp lists the user fields the collection stores (createdById,
+	// updatedById), which a run fills with the acting user.
+	stamp []string
 }
 
 // Compile implements Instruction.
@@ -111,7 +114,13 @@ func (Create) Compile(c *CompileContext, node *flow.Node) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &compiledCreate{collection: cfg.Collection, coll: coll, values: t, appends: cfg.Params.Appends}, nil
+	cc := &compiledCreate{collection: cfg.Collection, coll: coll, values: t, appends: cfg.Params.Appends}
+	for _, f := range []string{CreatedByIDField, UpdatedByIDField} {
+		if StoresField(coll, f) {
+			cc.stamp = append(cc.stamp, f)
+		}
+	}
+	return cc, nil
 }
 
 // Run implements Instruction.
@@ -121,11 +130,16 @@ func (Create) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	renderedMap, _ := rendered.(map[string]any)
-	values := make(map[string]any, len(renderedMap)+2)
-	maps.Copy(values, renderedMap)
-	userID, _ := r.User().Get("id")
-	StampUser(cc.coll, values, userID, CreatedByIDField, UpdatedByIDField)
+	values, _ := rendered.(map[string]any)
+	if len(cc.stamp) > 0 {
+		// Stamped on a copy: the rendered values are the template's.
+		values = maps.Clone(values)
+		if values == nil {
+			values = map[string]any{}
+		}
+		userID, _ := r.User().Get("id")
+		StampUser(cc.coll, values, userID, cc.stamp...)
+	}
 	records := r.records()
 	rec, err := records.CreateRecord(ctx, cc.collection, values)
 	if err != nil {
