@@ -376,7 +376,8 @@ func (a *API) act(ctx context.Context, action actiontrigger.Action, u actiontrig
 	write func(ctx context.Context, tx storage.Store) (any, error)) (res *actiontrigger.Result, serr, err error) {
 	// Requests may share a commit (group commit on SQLite): nothing here holds
 	// a lock across the unit of work.
-	err = a.eng.Store().InTx(storage.WithSharedCommit(ctx), func(ctx context.Context, tx storage.Store) error {
+	unit := func(ctx context.Context, tx storage.Store) error {
+		res, serr = nil, nil
 		written, err := write(ctx, tx)
 		if err != nil {
 			return err
@@ -391,7 +392,19 @@ func (a *API) act(ctx context.Context, action actiontrigger.Action, u actiontrig
 			return nil
 		}
 		return err
-	})
+	}
+	// First all or nothing: a store may then write without a savepoint around
+	// each write (two round trips each on PostgreSQL), and nearly every
+	// request has no failed write. When one fails, the store rolls the whole
+	// request back (storage.ErrUnitFailed) and it runs again with savepoints,
+	// so that what a request keeps after a failed write (a sync workflow's
+	// failed execution, or the error of the host's own write) is as before.
+	// Only the request's nodes run twice then, as a batch's do in the executor.
+	ctx = storage.WithSharedCommit(ctx)
+	err = a.eng.Store().InTx(storage.WithAllOrNothing(ctx), unit)
+	if errors.Is(err, storage.ErrUnitFailed) {
+		err = a.eng.Store().InTx(ctx, unit)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

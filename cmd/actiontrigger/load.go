@@ -27,7 +27,10 @@ import (
 // load fires n creates at concurrency c, each binding one sync
 // condition -> create workflow, against a running server (--url) or against
 // one it starts in this process on a fresh store (the default: a temporary
-// SQLite file), and prints requests/s and the latency percentiles.
+// SQLite file), and prints requests/s and the latency percentiles. With
+// --paired it first fires the same n creates without triggerWorkflows, on the
+// same server and store, and prints both runs and the ratio of their rates:
+// the cost of the workflow, read in one command.
 func load(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -37,8 +40,9 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	coll := fs.String("collection", "expenses", "collection to create records in (with --url)")
 	wf := fs.String("workflow", "load-sync", "triggerWorkflows value (with --url: a sync workflow bound to the collection)")
 	db := fs.String("db", "", "store of the in-process server: a SQLite file, a postgres:// DSN, or \"memory\" (default: a temporary SQLite file)")
-	n := fs.Int("n", 20000, "requests")
+	n := fs.Int("n", 20000, "requests (per run with --paired)")
 	c := fs.Int("c", 16, "concurrent clients")
+	paired := fs.Bool("paired", false, "run the n creates without triggerWorkflows first, then with it, and print both and their ratio")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (client and in-process server) to the file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -58,14 +62,15 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("--n and --c must be at least 1")
 	}
 	base, storeName := *target, ""
-	var check func(context.Context, io.Writer) error
+	var srv *loadServer
 	if base == "" {
-		srv, err := startLoadServer(ctx, *db, *wf)
+		var err error
+		srv, err = startLoadServer(ctx, *db, *wf)
 		if err != nil {
 			return err
 		}
 		defer srv.close()
-		base, storeName, check = srv.url, srv.storeName, srv.check
+		base, storeName = srv.url, srv.storeName
 		*token, *coll = srv.token, "expenses"
 	} else if *token == "" {
 		return fmt.Errorf("--url needs --token")
@@ -74,39 +79,97 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("--url %q: want http://host:port", base)
 	}
-	endpoint := fmt.Sprintf("%s/api/%s:create?triggerWorkflows=%s", base, *coll, url.QueryEscape(*wf))
+	create := fmt.Sprintf("%s/api/%s:create", base, *coll)
 	where := base
 	if storeName != "" {
 		where += ", in-process server on " + storeName
 	}
-	fmt.Fprintf(out, "load: %d creates at concurrency %d against %s, triggerWorkflows=%s\n", *n, *c, where, *wf)
-
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: *c * 2, MaxIdleConnsPerHost: *c * 2, IdleConnTimeout: 30 * time.Second,
 	}}
 	defer client.CloseIdleConnections()
+	r := loadRun{client: client, token: *token, role: *role, n: *n, c: *c}
+
+	if !*paired {
+		fmt.Fprintf(out, "load: %d creates at concurrency %d against %s, triggerWorkflows=%s\n", *n, *c, where, *wf)
+		r.endpoint = create + "?triggerWorkflows=" + url.QueryEscape(*wf)
+		res, err := r.fire(ctx, out, "")
+		if err != nil {
+			return err
+		}
+		if srv != nil {
+			return srv.check(ctx, out, res.count, res.count)
+		}
+		return nil
+	}
+
+	fmt.Fprintf(out, "load --paired: %d creates without, then %d with triggerWorkflows=%s, at concurrency %d against %s\n", *n, *n, *wf, *c, where)
+	r.endpoint = create
+	bare, err := r.fire(ctx, out, "bare create: ")
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		if err := srv.check(ctx, out, bare.count, 0); err != nil {
+			return err
+		}
+	}
+	r.endpoint = create + "?triggerWorkflows=" + url.QueryEscape(*wf)
+	withWF, err := r.fire(ctx, out, "create + sync workflow: ")
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		if err := srv.check(ctx, out, withWF.count, withWF.count); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "paired: workflow/bare rate %.2fx (%.0f / %.0f requests/s), p50 %.2f -> %.2f ms (%+.2f ms), p99 %.2f -> %.2f ms (%+.2f ms)\n",
+		withWF.rate/bare.rate, withWF.rate, bare.rate,
+		ms(bare.p50), ms(withWF.p50), ms(withWF.p50)-ms(bare.p50),
+		ms(bare.p99), ms(withWF.p99), ms(withWF.p99)-ms(bare.p99))
+	return nil
+}
+
+// loadRun is one run of load: n POSTs of a create to endpoint from c clients.
+type loadRun struct {
+	client                *http.Client
+	endpoint, token, role string
+	n, c                  int
+}
+
+// loadResult is what one loadRun measured.
+type loadResult struct {
+	count    int
+	rate     float64
+	p50, p99 time.Duration
+}
+
+// fire runs r, printing progress every second and, prefixed by label, the
+// total line; a failed request fails the run.
+func (r loadRun) fire(ctx context.Context, out io.Writer, label string) (loadResult, error) {
 	var (
 		next, done, failed atomic.Int64
 		firstErr           atomic.Value
 		wg                 sync.WaitGroup
 		mu                 sync.Mutex
-		latency            = make([]time.Duration, 0, *n)
+		latency            = make([]time.Duration, 0, r.n)
 	)
 	start := time.Now()
 	stopProgress := progress(out, start, &done, "requests")
-	for range *c {
+	for range r.c {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat := make([]time.Duration, 0, *n / *c + 1)
+			lat := make([]time.Duration, 0, r.n/r.c+1)
 			for {
 				i := next.Add(1)
-				if i > int64(*n) || ctx.Err() != nil {
+				if i > int64(r.n) || ctx.Err() != nil {
 					break
 				}
 				body := fmt.Sprintf(`{"title":"load %d","amount":%d}`, i, i%400)
 				t0 := time.Now()
-				err := post(ctx, client, endpoint, *token, *role, body)
+				err := post(ctx, r.client, r.endpoint, r.token, r.role, body)
 				lat = append(lat, time.Since(t0))
 				done.Add(1)
 				if err != nil {
@@ -123,19 +186,17 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	elapsed := time.Since(start)
 	stopProgress()
 	if err := ctx.Err(); err != nil {
-		return err
+		return loadResult{}, err
 	}
 	slices.Sort(latency)
-	fmt.Fprintf(out, "total %d requests in %.2fs: %.0f requests/s, p50 %.2f ms, p99 %.2f ms, %d failed\n",
-		len(latency), elapsed.Seconds(), float64(len(latency))/elapsed.Seconds(),
-		ms(percentile(latency, 0.50)), ms(percentile(latency, 0.99)), failed.Load())
+	res := loadResult{count: len(latency), rate: float64(len(latency)) / elapsed.Seconds(),
+		p50: percentile(latency, 0.50), p99: percentile(latency, 0.99)}
+	fmt.Fprintf(out, "%stotal %d requests in %.2fs: %.0f requests/s, p50 %.2f ms, p99 %.2f ms, %d failed\n",
+		label, res.count, elapsed.Seconds(), res.rate, ms(res.p50), ms(res.p99), failed.Load())
 	if f := failed.Load(); f > 0 {
-		return fmt.Errorf("%d of %d requests failed; first: %v", f, len(latency), firstErr.Load())
+		return res, fmt.Errorf("%d of %d requests failed; first: %v", f, len(latency), firstErr.Load())
 	}
-	if check != nil {
-		return check(ctx, out)
-	}
-	return nil
+	return res, nil
 }
 
 // post sends one create and reads the whole response.
@@ -191,8 +252,11 @@ func progress(out io.Writer, start time.Time, done *atomic.Int64, what string) (
 // loadServer is the in-process server of load.
 type loadServer struct {
 	url, token, storeName string
-	check                 func(context.Context, io.Writer) error
-	close                 func()
+	// check verifies that the store gained, since the last check (or the
+	// start), the expenses this run created and as many ledger records and
+	// resolved sync executions as runs of the workflow were asked for.
+	check func(ctx context.Context, out io.Writer, expenses, runs int) error
+	close func()
 }
 
 // startLoadServer starts the API on a fresh store with one sync
@@ -256,9 +320,10 @@ func startLoadServer(ctx context.Context, db, key string) (*loadServer, error) {
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	cleanup = append(cleanup, func() { _ = srv.Close() })
-	// Every request must run its workflow once: one ledger record and one
-	// resolved sync execution per created expense. Counted as deltas, so a
-	// store that already holds data (a shared PostgreSQL) checks too.
+	// Every request that binds the workflow must run it once: one ledger
+	// record and one resolved sync execution per created expense; one that
+	// does not, none. Counted as deltas, so a store that already holds data (a
+	// shared PostgreSQL) checks too.
 	count := func(ctx context.Context) (expenses, ledger, resolved int, err error) {
 		ex, err := store.ListRecords(ctx, "expenses", nil, nil)
 		if err != nil {
@@ -279,14 +344,16 @@ func startLoadServer(ctx context.Context, db, key string) (*loadServer, error) {
 		closeAll()
 		return nil, err
 	}
-	check := func(ctx context.Context, out io.Writer) error {
+	check := func(ctx context.Context, out io.Writer, wantExpenses, wantRuns int) error {
 		e1, l1, x1, err := count(ctx)
 		if err != nil {
 			return err
 		}
 		e, l, x := e1-e0, l1-l0, x1-x0
-		if l != e || x != e {
-			return fmt.Errorf("check failed: %d new expenses, %d new ledger records, %d new resolved executions", e, l, x)
+		e0, l0, x0 = e1, l1, x1
+		if e != wantExpenses || l != wantRuns || x != wantRuns {
+			return fmt.Errorf("check failed: %d new expenses, %d new ledger records, %d new resolved executions; want %d, %d, %d",
+				e, l, x, wantExpenses, wantRuns, wantRuns)
 		}
 		fmt.Fprintf(out, "checked: %d expenses, %d ledger records, %d resolved sync executions\n", e, l, x)
 		return nil

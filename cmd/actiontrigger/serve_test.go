@@ -309,6 +309,24 @@ func TestLoadSmall(t *testing.T) {
 	require.Contains(t, out.String(), "checked: 200 expenses, 200 ledger records, 200 resolved sync executions")
 }
 
+// The paired load: the same creates without the workflow, then with it, on one
+// server; each run is checked (none, then every request ran the workflow) and
+// the ratio line is printed.
+func TestLoadPaired(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"load", "--paired", "--n", "150", "--c", "3", "--db", "memory"}, &out, &errOut); code != 0 {
+		t.Fatalf("load --paired exited %d: %s\n%s", code, errOut.String(), out.String())
+	}
+	got := out.String()
+	require.Contains(t, got, "bare create: total 150 requests in ")
+	require.Contains(t, got, "create + sync workflow: total 150 requests in ")
+	require.Equal(t, 2, strings.Count(got, ", 0 failed"), got)
+	require.Contains(t, got, "checked: 150 expenses, 0 ledger records, 0 resolved sync executions")
+	require.Contains(t, got, "checked: 150 expenses, 150 ledger records, 150 resolved sync executions")
+	require.Less(t, strings.Index(got, "bare create: total"), strings.Index(got, "create + sync workflow: total"), "the bare run comes first")
+	require.Regexp(t, `paired: workflow/bare rate \d+\.\d\dx \(\d+ / \d+ requests/s\), p50 \d+\.\d\d -> \d+\.\d\d ms \([+-]\d+\.\d\d ms\), p99 `, got)
+}
+
 // A bad config folder is refused before anything starts, naming the file.
 func TestServeConfigErrors(t *testing.T) {
 	for _, tc := range []struct {

@@ -65,6 +65,9 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 		return err
 	}
 	return s.writeTx(ctx, false, func(q querier, t *txState) error {
+		if s.st.d == PostgreSQL {
+			return s.insertCountPG(ctx, q, t, e, ctxJS, stackJS)
+		}
 		res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_executions
 			(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
@@ -101,29 +104,63 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 	})
 }
 
-// countPG counts an execution of workflow $1 in shard $2 of its counters and
-// returns the workflow's key (no row: the workflow does not exist). FOR KEY
-// SHARE keeps the workflow from being deleted (with its shards) until the
-// transaction ends without blocking other counts or updates: a count never
-// lands after the deletion of its workflow's shards.
-const countPG = `WITH w AS (SELECT id, wf_key FROM actiontrigger_workflows WHERE id = $1 FOR KEY SHARE),
-	c AS (INSERT INTO actiontrigger_workflow_counter_shards (workflow_id, shard, executed) SELECT id, $2, 1 FROM w
+// insertCountPG inserts an execution and counts it in the shard $21 of its
+// workflow's counters in one statement (one round trip): the counters move
+// only when the row went in, and a workflow that does not exist counts
+// nothing. FOR KEY SHARE keeps the workflow from being deleted (with its
+// shards) until the transaction ends without blocking other counts or
+// updates: a count never lands after the deletion of its workflow's shards.
+// It reports whether the row went in and the workflow's
+// key (NULL: no workflow).
+const insertCountPG = `WITH x AS (INSERT INTO actiontrigger_executions
+		(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT DO NOTHING RETURNING workflow_id),
+	w AS (SELECT id, wf_key FROM actiontrigger_workflows WHERE id IN (SELECT workflow_id FROM x) FOR KEY SHARE),
+	c AS (INSERT INTO actiontrigger_workflow_counter_shards (workflow_id, shard, executed) SELECT id, $21, 1 FROM w
 		ON CONFLICT (workflow_id, shard) DO UPDATE SET executed = actiontrigger_workflow_counter_shards.executed + 1),
-	k AS (INSERT INTO actiontrigger_key_counter_shards (wf_key, shard, executed) SELECT wf_key, $2, 1 FROM w
+	k AS (INSERT INTO actiontrigger_key_counter_shards (wf_key, shard, executed) SELECT wf_key, $21, 1 FROM w
 		ON CONFLICT (wf_key, shard) DO UPDATE SET executed = actiontrigger_key_counter_shards.executed + 1)
-	SELECT wf_key FROM w`
+	SELECT EXISTS (SELECT 1 FROM x), (SELECT wf_key FROM w)`
+
+// insertCountPG is InsertExecution on PostgreSQL: the INSERT and the count
+// in one statement, with the same outcomes as the two.
+func (s *Store) insertCountPG(ctx context.Context, q querier, t *txState, e *flow.Execution, ctxJS, stackJS any) error {
+	var inserted bool
+	var key sql.NullString
+	err := scan(q.QueryRowContext(ctx, insertCountPG,
+		e.ID, e.WorkflowID, e.Key, e.EventKey, ctxJS, int(e.Status), e.Reason, e.Sync, e.Manually, stackJS, e.Runnable, e.ResumeJobID,
+		e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt), tm(e.ExpiresAt), tm(e.EndedAt),
+		s.st.counterShard(t)), &inserted, &key)
+	if err != nil {
+		return s.st.mapErr(err, "insert execution "+e.ID)
+	}
+	if !inserted {
+		var one int
+		if err := scan(q.QueryRowContext(ctx, "SELECT 1 FROM actiontrigger_workflows WHERE id = $1", e.WorkflowID), &one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
+			}
+			return s.st.mapErr(err, "insert execution "+e.ID)
+		}
+		if err := scan(q.QueryRowContext(ctx, "SELECT 1 FROM actiontrigger_executions WHERE id = $1", e.ID), &one); err == nil {
+			return fmt.Errorf("sqlstore: execution %q: %w", e.ID, flow.ErrDuplicate)
+		}
+		return fmt.Errorf("sqlstore: execution %q: workflow %q already has an execution for event %q: %w", e.ID, e.WorkflowID, e.EventKey, flow.ErrDuplicate)
+	}
+	if !key.Valid {
+		if _, err := q.ExecContext(ctx, "DELETE FROM actiontrigger_executions WHERE id = $1", e.ID); err != nil {
+			return s.st.mapErr(err, "insert execution "+e.ID)
+		}
+		return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
+	}
+	return nil
+}
 
 // count adds one to the shard of the counters of the workflow id and of its
 // key, and reports whether the workflow exists (if not, nothing is counted).
+// It is SQLite's; PostgreSQL counts in the INSERT (insertCountPG).
 func (st *state) count(ctx context.Context, q querier, id string, shard int) (bool, error) {
 	var key string
-	if st.d == PostgreSQL {
-		err := scan(q.QueryRowContext(ctx, countPG, id, shard), &key)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		}
-		return err == nil, err
-	}
 	err := scan(q.QueryRowContext(ctx, "SELECT wf_key FROM actiontrigger_workflows WHERE id = ?", id), &key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil

@@ -98,6 +98,8 @@ func (s *Store) inSharedTx(ctx context.Context, fn func(ctx context.Context, tx 
 		t.mu.Unlock()
 		if ferr == nil && !panicked && failed != nil {
 			ferr = fmt.Errorf("sqlstore: %w: %w", storage.ErrUnitFailed, failed)
+		} else if ferr != nil {
+			ferr = unitFailed(failed, ferr)
 		}
 	}
 	var ch chan error

@@ -53,6 +53,47 @@ func TestAllOrNothing(t *testing.T) {
 	})
 }
 
+// A unit of work that returns the error of its failed write is marked too
+// (storage.ErrUnitFailed, keeping the write's error), alone and in a shared
+// commit, so that a caller can run it again with savepoints; a unit that fails
+// without a failed write is not.
+func TestAllOrNothingReturnedError(t *testing.T) {
+	dialects(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := t.Context()
+		require.NoError(t, s.DeclareCollections(ctx, storagetest.Collections()))
+		_, err := s.CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "first"})
+		require.NoError(t, err)
+		dup := func(ctx context.Context, tx storage.Store) error {
+			_, err := tx.(storage.RecordStore).CreateRecord(ctx, "posts", flow.Record{"id": 7, "title": "again"})
+			return err
+		}
+		then := func(ctx context.Context, tx storage.Store) error {
+			_ = dup(ctx, tx)
+			return errors.New("a later failure")
+		}
+		own := errors.New("the unit's own error")
+		for _, c := range []struct {
+			name string
+			ctx  context.Context
+		}{{"alone", storage.WithAllOrNothing(ctx)}, {"shared", storage.WithSharedCommit(storage.WithAllOrNothing(ctx))}} {
+			err := s.InTx(c.ctx, dup)
+			require.ErrorIs(t, err, storage.ErrUnitFailed, c.name)
+			require.ErrorIs(t, err, flow.ErrDuplicate, c.name)
+			err = s.InTx(c.ctx, then)
+			require.ErrorIs(t, err, storage.ErrUnitFailed, c.name)
+			require.ErrorIs(t, err, flow.ErrDuplicate, c.name)
+			require.ErrorContains(t, err, "a later failure", c.name)
+			err = s.InTx(c.ctx, func(context.Context, storage.Store) error { return own })
+			require.ErrorIs(t, err, own, c.name)
+			require.NotErrorIs(t, err, storage.ErrUnitFailed, c.name)
+		}
+		posts, err := s.ListRecords(ctx, "posts", nil, nil)
+		require.NoError(t, err)
+		require.Len(t, posts, 1)
+		require.Equal(t, "first", posts[0]["title"])
+	})
+}
+
 // columns lists a table's columns, sorted.
 func columns(t *testing.T, s *sqlstore.Store, table string) []string {
 	t.Helper()

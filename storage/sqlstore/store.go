@@ -182,7 +182,8 @@ var errTxDone = fmt.Errorf("sqlstore: the transaction has ended: %w", flow.ErrSt
 // together when fn returns nil and are rolled back when it returns an error
 // or panics (the panic is propagated after the rollback). With a ctx from
 // storage.WithAllOrNothing, writes run without savepoints and the first one
-// that fails makes InTx roll back and return storage.ErrUnitFailed. Calling InTx on tx
+// that fails makes InTx roll back and return an error wrapping
+// storage.ErrUnitFailed (and fn's error, if it returned one). Calling InTx on tx
 // joins the transaction. The schema DeclareCollections declares inside fn stays
 // declared when the transaction rolls back (the tables it created do not).
 // While fn runs it holds one connection: with a one-connection pool (SQLite
@@ -218,7 +219,10 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 		}
 	}()
 	if err := fn(ctx, view); err != nil {
-		return err
+		t.mu.Lock()
+		failed := t.failed
+		t.mu.Unlock()
+		return unitFailed(failed, err)
 	}
 	t.mu.Lock()
 	if t.failed != nil {
@@ -235,6 +239,23 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx storag
 		return s.st.mapErr(cerr, "commit")
 	}
 	return nil
+}
+
+// unitFailed is the error of a unit of work whose function returned err:
+// err itself, or, when a write of an all-or-nothing unit failed before
+// (failed), err marked with storage.ErrUnitFailed, so that the caller can tell
+// a unit that a failed write ended (and may run again with savepoints) from
+// one that failed on its own. The first failed write is kept in the message
+// and the chain when err does not wrap it.
+func unitFailed(failed, err error) error {
+	switch {
+	case failed == nil:
+		return err
+	case errors.Is(err, failed):
+		return fmt.Errorf("sqlstore: %w: %w", storage.ErrUnitFailed, err)
+	default:
+		return fmt.Errorf("sqlstore: %w: %w; then: %w", storage.ErrUnitFailed, failed, err)
+	}
 }
 
 // begin starts a write transaction (holding the SQLite write mutex).
