@@ -107,3 +107,23 @@ func TestBudget_TemplatePlaceholdersRefusedAtSave(t *testing.T) {
 		require.ErrorIs(t, err, flow.ErrNotFound, "%s: nothing stored", name)
 	}
 }
+
+// The manual node renders its title within the same bound: past it, its job
+// is ERROR instead of a task with an empty title.
+func TestBudget_ManualTitleIsAnErrorJob(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	eng := newEngine(t, started())
+	save(t, eng, asyncWF("wide-title", "posts",
+		n("m", "manual", map[string]any{"assignees": []any{2}, "title": strings.Repeat("{{$context.data.title}}", 600),
+			"forms": map[string]any{"f": map[string]any{"type": "custom", "actions": []any{map[string]any{"key": "ok", "status": 1}}}}})))
+	res := after(t, eng, createAction("posts", "wide-title"), flow.Record{"id": 1, "title": strings.Repeat("x", 2000)}, memberA)
+	waitIdle(t, eng)
+	x := execution(t, eng, res.Executions[0].ID)
+	require.Equal(t, flow.ExecutionError, x.Status)
+	js := jobsOf(t, eng, x.ID)
+	require.Contains(t, fmt.Sprint(js[len(js)-1].Result), "exceeds MaxRenderBytes")
+	tasks, err := eng.Tasks(ctx, memberA, actiontrigger.TaskFilter{})
+	require.NoError(t, err)
+	require.Empty(t, tasks, "no task with an empty title")
+}

@@ -179,11 +179,19 @@ func (Manual) Compile(c *CompileContext, node *flow.Node) (any, error) {
 // otherwise saves one PENDING task per assignee and pauses.
 func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, error) {
 	p := r.Compiled.(*ManualPlan)
-	users := p.Assignees(r.Scope)
+	rendered, err := p.assignees.RenderChecked(r.Scope)
+	if err != nil {
+		return Result{}, fmt.Errorf("manual: assignees: %w", err)
+	}
+	users := assigneeKeys(rendered)
 	if len(users) == 0 {
 		return Resolved(nil), nil
 	}
-	title, _ := p.title.Render(r.Scope).(string)
+	tv, err := p.title.RenderChecked(r.Scope)
+	if err != nil {
+		return Result{}, fmt.Errorf("manual: title: %w", err)
+	}
+	title, _ := tv.(string)
 	now := r.Now
 	for _, u := range users {
 		t := &flow.Task{
@@ -211,8 +219,14 @@ func (Manual) Resume(_ context.Context, _ *RunContext, j *flow.Job) (Result, err
 }
 
 // Assignees renders the assignee list: flattened, de-duplicated, empty entries
-// dropped, as user keys (flow.UserKey).
+// dropped, as user keys (flow.UserKey). A render past the template budget
+// gives no assignees.
 func (p *ManualPlan) Assignees(s expression.Scope) []string {
+	return assigneeKeys(p.assignees.Render(s))
+}
+
+// assigneeKeys flattens rendered assignees into de-duplicated user keys.
+func assigneeKeys(rendered any) []string {
 	var out []string
 	seen := map[string]bool{}
 	var walk func(v any)
@@ -244,7 +258,7 @@ func (p *ManualPlan) Assignees(s expression.Scope) []string {
 			walk(flow.UserKey(x))
 		}
 	}
-	walk(p.assignees.Render(s))
+	walk(rendered)
 	return out
 }
 
@@ -345,7 +359,11 @@ func (p *ManualPlan) Submit(ctx context.Context, sp *SubmitContext) (*Decision, 
 			scope["currentRecord"] = submitted
 			scope["$nDate"] = map[string]any{"now": sp.Now}
 			scope["currentTime"] = sp.Now
-			if rendered, ok := action.values.Render(scope).(map[string]any); ok {
+			rv, err := action.values.RenderChecked(scope)
+			if err != nil {
+				return nil, fmt.Errorf("form %q: action %q values: %w: %w", form.Key, actionKey, ErrInvalidSubmission, err)
+			}
+			if rendered, ok := rv.(map[string]any); ok {
 				maps.Copy(values, rendered)
 			}
 		}
@@ -391,10 +409,14 @@ func (p *ManualPlan) writeForm(ctx context.Context, sp *SubmitContext, form *Man
 			return fmt.Errorf("form %q: create %s: %w", form.Key, form.Collection, err)
 		}
 	case "update":
-		filter, _ := form.filter.Render(sp.Scope).(map[string]any)
+		fv, err := form.filter.RenderChecked(sp.Scope)
+		if err != nil {
+			return fmt.Errorf("form %q: filter: %w", form.Key, err)
+		}
+		filter, _ := fv.(map[string]any)
 		v := maps.Clone(values)
 		form.stamp(v, sp.User["id"], "updatedById")
-		_, err := sp.records().UpdateRecords(ctx, form.Collection, storage.Filter(filter), v)
+		_, err = sp.records().UpdateRecords(ctx, form.Collection, storage.Filter(filter), v)
 		if err != nil {
 			return fmt.Errorf("form %q: update %s: %w", form.Key, form.Collection, err)
 		}
