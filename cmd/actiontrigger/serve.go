@@ -23,6 +23,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
 	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 )
 
 // serveConfig is what a --config folder holds (see docs/http.md):
@@ -64,6 +65,7 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	readTimeout := fs.Duration("read-timeout", 30*time.Second, "longest time to read a request, body included")
 	writeTimeout := fs.Duration("write-timeout", 60*time.Second, "longest time from the end of the request headers to the end of the response")
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long a connection may wait for its next request (or, new, its first one)")
+	migrate := fs.Bool("migrate", true, "migrate the store's schema at start (under a lock, so processes starting together are safe); with --migrate=false, run `actiontrigger migrate` first: an outdated schema stops the start")
 	maxConns := fs.Int("max-conns", 1000, "connections served at once; more wait in the listen backlog (keep under the file descriptor limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -97,7 +99,11 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return err
 	}
 
-	store, storeName, err := openStore(ctx, *db)
+	var storeOpts []sqlstore.Option
+	if !*migrate {
+		storeOpts = append(storeOpts, sqlstore.WithoutMigrate())
+	}
+	store, storeName, err := openStore(ctx, *db, storeOpts...)
 	if err != nil {
 		return err
 	}

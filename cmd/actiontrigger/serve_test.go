@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 )
 
 // The product document's "external call" section, driven over real HTTP: the
@@ -372,4 +374,33 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	err := serve(context.Background(), []string{"--log-level", "loud"}, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "--log-level")
+}
+
+// serve --migrate=false refuses a database that `migrate` has not brought up
+// to date, and starts on one it has.
+func TestServeWithoutMigrate(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "serve.db")
+	err := serve(context.Background(), []string{"--addr", "127.0.0.1:0", "--db", db, "--migrate=false", "--log-level", "error"}, io.Discard, io.Discard)
+	require.ErrorIs(t, err, sqlstore.ErrSchemaOutdated)
+
+	var out bytes.Buffer
+	require.NoError(t, migrate(context.Background(), []string{"--db", db}, &out))
+	require.Contains(t, out.String(), "schema version")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	buf := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, []string{"--addr", "127.0.0.1:0", "--db", db, "--migrate=false", "--log-level", "error"}, buf, io.Discard)
+	}()
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(buf.String(), "listening on"); time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended: %v\n%s", err, buf.String())
+		default:
+		}
+		require.True(t, time.Now().Before(end), "serve not ready:\n%s", buf.String())
+	}
+	cancel()
+	require.NoError(t, <-done)
 }

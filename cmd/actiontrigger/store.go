@@ -7,6 +7,7 @@ import (
 
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
 	"github.com/actiontrigger/actiontrigger/storage/sqlstore/sqlite"
 )
@@ -19,13 +20,15 @@ type recordsStore interface {
 }
 
 // openStore opens the store a --db flag names: "memory", a PostgreSQL DSN
-// (postgres:// or postgresql://), or a SQLite file path. SQL stores are migrated.
-func openStore(ctx context.Context, db string) (recordsStore, string, error) {
+// (postgres:// or postgresql://), or a SQLite file path. SQL stores are migrated,
+// unless opts hold sqlstore.WithoutMigrate (then an outdated schema is an
+// error wrapping sqlstore.ErrSchemaOutdated).
+func openStore(ctx context.Context, db string, opts ...sqlstore.Option) (recordsStore, string, error) {
 	switch {
 	case db == "memory":
 		return memory.New(), "in-memory store", nil
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
-		s, err := postgres.Open(ctx, db)
+		s, err := postgres.Open(ctx, db, opts...)
 		if err != nil {
 			return nil, "", err
 		}
@@ -33,7 +36,7 @@ func openStore(ctx context.Context, db string) (recordsStore, string, error) {
 	case db == "":
 		return nil, "", fmt.Errorf("--db is empty: give a SQLite file, a postgres:// DSN, or \"memory\"")
 	default:
-		s, err := sqlite.Open(ctx, db)
+		s, err := sqlite.Open(ctx, db, opts...)
 		if err != nil {
 			return nil, "", err
 		}
