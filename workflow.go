@@ -35,6 +35,14 @@ func (e *Engine) SaveWorkflow(ctx context.Context, wf flow.Workflow) (*flow.Work
 	}
 	var saved *flow.Workflow
 	err := e.store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		// Saves of one key from processes sharing the database run one after
+		// the other: else both can find the key new and both create a first
+		// version.
+		if in.Key != "" {
+			if err := lockKey(ctx, tx, in.Key); err != nil {
+				return err
+			}
+		}
 		var prev *flow.Workflow
 		if in.ID != "" {
 			p, err := tx.GetWorkflow(ctx, in.ID)
@@ -44,6 +52,9 @@ func (e *Engine) SaveWorkflow(ctx context.Context, wf flow.Workflow) (*flow.Work
 			prev = p
 			if in.Key == "" {
 				in.Key = p.Key
+				if err := lockKey(ctx, tx, in.Key); err != nil {
+					return err
+				}
 			}
 			if in.Key != p.Key {
 				return &flow.ValidationError{Workflow: in.Key, Field: "key", Message: fmt.Sprintf("version %s belongs to key %q; the key cannot change", in.ID, p.Key)}
@@ -191,6 +202,17 @@ func (e *Engine) checkTrigger(w *flow.Workflow) error {
 	}
 	if w.Options.Timeout < 0 || w.Options.StackLimit < 0 {
 		return &flow.ValidationError{Workflow: w.Key, Field: "options", Message: "timeout and stackLimit cannot be negative"}
+	}
+	return nil
+}
+
+// lockKey serialises units of work on one workflow key, on stores whose
+// writers can run at the same time (storage.KeyLocker).
+func lockKey(ctx context.Context, tx storage.Store, key string) error {
+	if kl, ok := tx.(storage.KeyLocker); ok {
+		if err := kl.LockWorkflowKey(ctx, key); err != nil {
+			return fmt.Errorf("actiontrigger: workflow %q: %w", key, err)
+		}
 	}
 	return nil
 }
@@ -361,6 +383,9 @@ func (e *Engine) annotate(w *flow.Workflow) *flow.Workflow {
 func (e *Engine) Revise(ctx context.Context, key string) (*flow.Workflow, error) {
 	var saved *flow.Workflow
 	err := e.store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		if err := lockKey(ctx, tx, key); err != nil {
+			return err
+		}
 		cur, err := e.currentIn(ctx, tx, key)
 		if err != nil {
 			return err

@@ -340,3 +340,13 @@ func TxFrom(ctx context.Context) (Store, bool) {
 	tx, ok := ctx.Value(txKey{}).(Store)
 	return tx, ok && tx != nil
 }
+
+// KeyLocker is implemented by stores whose units of work can run at the same
+// time on one database (PostgreSQL): LockWorkflowKey, called inside InTx,
+// makes every other unit of work that locks the same workflow key wait until
+// this one ends, so that two processes saving one key do not both see it
+// missing and both create a first version. Stores that serialise their
+// writers (SQLite, memory) need not implement it.
+type KeyLocker interface {
+	LockWorkflowKey(ctx context.Context, key string) error
+}
