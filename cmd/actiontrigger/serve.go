@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -227,72 +226,18 @@ func (s *statusWriter) WriteHeader(code int) {
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // syncWorkflow saves a configured workflow so that restarting the server on
-// the same store is a no-op: a new key is created; a changed one updates its
-// current version, or, when that version has run (frozen), gets a revision
-// that becomes current.
+// the same store is a no-op (Engine.EnsureWorkflow).
 func syncWorkflow(ctx context.Context, eng *actiontrigger.Engine, wf flow.Workflow) (*flow.Workflow, error) {
 	if wf.Key == "" {
 		return nil, fmt.Errorf("a configured workflow needs a key: %w", flow.ErrInvalidWorkflow)
 	}
-	cur, err := eng.Store().ListWorkflows(ctx, storage.WorkflowFilter{Key: wf.Key, Current: ptr(true)})
-	if err != nil {
-		return nil, err
-	}
-	if len(cur) == 0 {
-		return eng.SaveWorkflow(ctx, wf)
-	}
-	if sameWorkflow(cur[0], &wf) {
-		return cur[0], nil
-	}
-	wf.ID = cur[0].ID
-	saved, err := eng.SaveWorkflow(ctx, wf)
-	if !errors.Is(err, flow.ErrFrozen) {
-		return saved, err
-	}
-	rev, err := eng.Revise(ctx, wf.Key)
-	if err != nil {
-		return nil, err
-	}
-	wf.ID = rev.ID
-	if saved, err = eng.SaveWorkflow(ctx, wf); err != nil {
-		return nil, err
-	}
-	if err := eng.EnableVersion(ctx, saved.ID); err != nil {
-		return nil, err
-	}
-	if !wf.Enabled {
-		if err := eng.Disable(ctx, wf.Key); err != nil {
-			return nil, err
-		}
-	}
-	return eng.Store().GetWorkflow(ctx, saved.ID)
+	return eng.EnsureWorkflow(ctx, wf)
 }
 
 func ptr[T any](v T) *T { return &v }
 
 // sameWorkflow compares what a configuration sets, through JSON (so that
 // numbers decoded from a file compare equal to stored ones).
-func sameWorkflow(a, b *flow.Workflow) bool {
-	pick := func(w *flow.Workflow) any {
-		typ := w.Type
-		if typ == "" {
-			typ = flow.TriggerType
-		}
-		raw, _ := json.Marshal(struct {
-			Title   string             `json:"title"`
-			Type    string             `json:"type"`
-			Sync    bool               `json:"sync"`
-			Enabled bool               `json:"enabled"`
-			Config  flow.TriggerConfig `json:"config"`
-			Nodes   []flow.Node        `json:"nodes"`
-			Options flow.Options       `json:"options"`
-		}{w.Title, typ, w.Sync, w.Enabled, w.Config, w.Nodes, w.Options})
-		var v any
-		_ = json.Unmarshal(raw, &v)
-		return v
-	}
-	return reflect.DeepEqual(pick(a), pick(b))
-}
 
 // tokens builds the authenticator, generating missing tokens.
 func (c *serveConfig) tokens() (httptrigger.Tokens, error) {
