@@ -46,6 +46,11 @@ func SQLTx(ctx context.Context) (tx *sql.Tx, ok bool) {
 	return h.SQLTx()
 }
 
+// storeOnly reports that the store keeps every collection's records (no
+// Config.Records): calls go straight to it, appends included, without the
+// engine compiling an appends tree the store compiles again.
+func (r recordRouter) storeOnly() bool { return len(r.e.cfg.Records) == 0 }
+
 // host returns the host's implementation of a collection, if it has one.
 func (r recordRouter) host(collection string) (storage.Records, bool) {
 	h, ok := r.e.cfg.Records[collection]
@@ -86,6 +91,13 @@ func (r recordRouter) CreateRecord(ctx context.Context, collection string, value
 
 // GetRecord returns one record by its primary key, with appends.
 func (r recordRouter) GetRecord(ctx context.Context, collection string, key flow.Record, appends []string) (flow.Record, error) {
+	if r.storeOnly() {
+		rs, err := r.store(ctx, collection)
+		if err != nil {
+			return nil, err
+		}
+		return rs.GetRecord(ctx, collection, key, appends)
+	}
 	tree, err := r.appends(collection, appends)
 	if err != nil {
 		return nil, err
@@ -119,6 +131,13 @@ func (r recordRouter) GetRecord(ctx context.Context, collection string, key flow
 
 // ListRecords returns the records matching f, with appends.
 func (r recordRouter) ListRecords(ctx context.Context, collection string, f storage.Filter, appends []string) ([]flow.Record, error) {
+	if r.storeOnly() {
+		rs, err := r.store(ctx, collection)
+		if err != nil {
+			return nil, err
+		}
+		return rs.ListRecords(ctx, collection, f, appends)
+	}
 	tree, err := r.appends(collection, appends)
 	if err != nil {
 		return nil, err
