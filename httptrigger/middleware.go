@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/actiontrigger/actiontrigger"
-	"github.com/actiontrigger/actiontrigger/storage"
 )
 
 // Options configures a Middleware.
@@ -28,8 +27,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Transaction runs the handler and the workflows in one unit of work of
 	// the engine's store (actiontrigger.Engine.InTx): the handler writes its
-	// record through Tx(r) (the *sql.Tx of a SQL store) or through the unit
-	// of work storage.TxFrom(r.Context()) returns, and the async workflows'
+	// record through Tx(r) (the *sql.Tx of a SQL store) or through
+	// Engine.Records() with r.Context() (any store), and the async workflows'
 	// executions are queued in the same transaction, which commits before the
 	// response is sent. A crash at any point leaves either the record and its
 	// queued executions, or neither. The unit of work rolls back when the
@@ -218,22 +217,14 @@ func messagesOf(res *actiontrigger.Result) any {
 }
 
 // Tx returns the *sql.Tx of the unit of work a Middleware with
-// Options.Transaction runs the handler in: the handler writes its record
-// through it, so the record and the workflows' queued executions commit
-// together. ok is false outside such a middleware, or when the engine's store
-// is not a SQL store (storage.TxFrom(r.Context()) then still gives the unit
-// of work, a storage.Store).
-func Tx(r *http.Request) (tx *sql.Tx, ok bool) {
-	u, ok := storage.TxFrom(r.Context())
-	if !ok {
-		return nil, false
-	}
-	h, ok := u.(storage.SQLTxHolder)
-	if !ok {
-		return nil, false
-	}
-	return h.SQLTx()
-}
+// Options.Transaction runs the handler in (actiontrigger.SQLTx of the
+// request's context): the handler writes its record through it, so the
+// record and the workflows' queued executions commit together. ok is false
+// outside such a middleware, or when the engine's store is not a SQL store;
+// records of declared collections are then written with
+// Engine.Records().CreateRecord(r.Context(), ...), which joins the unit of
+// work on every store.
+func Tx(r *http.Request) (tx *sql.Tx, ok bool) { return actiontrigger.SQLTx(r.Context()) }
 
 type reportKey struct{}
 
