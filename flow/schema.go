@@ -75,7 +75,7 @@ func CompileSchema(cs []Collection) (*Schema, error) {
 		if cs[i].Name == "" {
 			return nil, fmt.Errorf("collection #%d has no name: %w", i+1, ErrInvalidCollection)
 		}
-		c, err := compileCollection(cloneCollection(&cs[i]))
+		c, err := compileCollection(cs[i].Clone())
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +144,7 @@ func (s *Schema) Collections() []Collection {
 	out := make([]Collection, 0, len(s.names))
 	for _, name := range s.names {
 		c := s.colls[name]
-		def := cloneCollection(&c.Def)
+		def := c.Def.Clone()
 		for _, k := range c.Keys {
 			if _, ok := def.Field(k); !ok {
 				def.Fields = append(def.Fields, Field{Name: k, Type: c.ColumnType(k)})
@@ -203,7 +203,9 @@ func (c *CollectionSchema) addColumn(name string, typ FieldType) {
 	}
 }
 
-func cloneCollection(c *Collection) Collection {
+// Clone returns a copy of the declaration that shares no slice or pointer
+// with c.
+func (c *Collection) Clone() Collection {
 	out := *c
 	out.PrimaryKey = slices.Clone(c.PrimaryKey)
 	out.Fields = slices.Clone(c.Fields)

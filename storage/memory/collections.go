@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync/atomic"
 
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -56,7 +55,7 @@ func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) er
 	}
 	seen := make(map[string]bool, len(cs))
 	for i := range cs {
-		c := cloneCollection(&cs[i])
+		c := cs[i].Clone()
 		if c.Name == "" {
 			return fmt.Errorf("memory: DeclareCollections: collection %d has no name", i)
 		}
@@ -73,17 +72,6 @@ func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) er
 	}
 	st.schema.Store(sc)
 	return nil
-}
-
-func cloneCollection(c *flow.Collection) flow.Collection {
-	out := *c
-	out.PrimaryKey = slices.Clone(c.PrimaryKey)
-	out.Fields = slices.Clone(c.Fields)
-	if c.AutoID != nil {
-		v := *c.AutoID
-		out.AutoID = &v
-	}
-	return out
 }
 
 // compileSchema compiles every definition; old provides the id counters.

@@ -89,7 +89,7 @@ func (s *Store) DeclareCollections(ctx context.Context, cs []flow.Collection) er
 	}
 	seen := make(map[string]bool, len(cs))
 	for i := range cs {
-		c := cloneCollection(&cs[i])
+		c := cs[i].Clone()
 		if c.Name == "" {
 			return fmt.Errorf("sqlstore: DeclareCollections: collection %d has no name", i)
 		}
@@ -322,17 +322,6 @@ func (s *Store) sqlType(t flow.FieldType) string {
 		return "TEXT"
 	}
 	return "TEXT"
-}
-
-func cloneCollection(c *flow.Collection) flow.Collection {
-	out := *c
-	out.PrimaryKey = slices.Clone(c.PrimaryKey)
-	out.Fields = slices.Clone(c.Fields)
-	if c.AutoID != nil {
-		v := *c.AutoID
-		out.AutoID = &v
-	}
-	return out
 }
 
 // compileSchema compiles every definition and maps it onto its table.
