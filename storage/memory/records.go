@@ -465,7 +465,7 @@ func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Recor
 			return fmt.Errorf("memory: collection %q: record %s: %w", c.Name, keyValues(c, norm), flow.ErrNotFound)
 		}
 		out = copyRecord(r.vals)
-		return load(t, out, nodes)
+		return load(t, sc, out, nodes)
 	})
 	if err != nil {
 		return nil, err
@@ -506,7 +506,7 @@ func (s *Store) ListRecords(ctx context.Context, collection string, f storage.Fi
 		out = make([]flow.Record, len(rows))
 		for i, r := range rows {
 			out[i] = copyRecord(r.vals)
-			if err := load(t, out[i], nodes); err != nil {
+			if err := load(t, sc, out[i], nodes); err != nil {
 				return err
 			}
 		}
@@ -634,18 +634,9 @@ func checkRekey(t *txState, c *collection, rows, updated []*recRow) error {
 	return nil
 }
 
-// appendNode is one association of an appends tree, with the store's
-// collections at its ends.
-type appendNode struct {
-	a        *assoc
-	target   *collection
-	through  *collection // belongsToMany only
-	children []*appendNode
-}
-
 // compileAppends turns association paths ("category", "post.category") into
 // a tree (flow.Schema.Appends), failing on names that are not associations.
-func compileAppends(sc *schema, c *collection, paths []string) ([]*appendNode, error) {
+func compileAppends(sc *schema, c *collection, paths []string) ([]*flow.AppendNode, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
@@ -653,27 +644,17 @@ func compileAppends(sc *schema, c *collection, paths []string) ([]*appendNode, e
 	if err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
-	return sc.appendNodes(tree), nil
-}
-
-func (sc *schema) appendNodes(tree []*flow.AppendNode) []*appendNode {
-	out := make([]*appendNode, len(tree))
-	for i, n := range tree {
-		out[i] = &appendNode{a: n.Assoc, target: sc.colls[n.Target.Name], children: sc.appendNodes(n.Children)}
-		if n.Through != nil {
-			out[i].through = sc.colls[n.Through.Name]
-		}
-	}
-	return out
+	return tree, nil
 }
 
 // load sets the appended associations on rec, a copy owned by the caller.
-func load(t *txState, rec flow.Record, nodes []*appendNode) error {
+func load(t *txState, sc *schema, rec flow.Record, nodes []*flow.AppendNode) error {
 	for _, n := range nodes {
-		a := n.a
+		a := n.Assoc
+		target := sc.colls[n.Target.Name]
 		switch a.Kind {
 		case flow.FieldBelongsTo:
-			r, err := find(t, n.target, a.TargetKey, rec[a.ForeignKey])
+			r, err := find(t, target, a.TargetKey, rec[a.ForeignKey])
 			if err != nil {
 				return err
 			}
@@ -682,7 +663,7 @@ func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 				continue
 			}
 			v := copyRecord(r.vals)
-			if err := load(t, v, n.children); err != nil {
+			if err := load(t, sc, v, n.Children); err != nil {
 				return err
 			}
 			rec[a.Name] = v
@@ -690,7 +671,7 @@ func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 			var rows []*recRow
 			if src := rec[a.SourceKey]; src != nil {
 				var err error
-				if rows, err = records(t, n.target, storage.Filter{a.ForeignKey: src}); err != nil {
+				if rows, err = records(t, target, storage.Filter{a.ForeignKey: src}); err != nil {
 					return err
 				}
 			}
@@ -700,13 +681,13 @@ func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 					continue
 				}
 				v := copyRecord(rows[0].vals)
-				if err := load(t, v, n.children); err != nil {
+				if err := load(t, sc, v, n.Children); err != nil {
 					return err
 				}
 				rec[a.Name] = v
 				continue
 			}
-			list, err := loadList(t, rows, n.children)
+			list, err := loadList(t, sc, rows, n.Children)
 			if err != nil {
 				return err
 			}
@@ -714,7 +695,7 @@ func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 		case flow.FieldBelongsToMany:
 			var rows []*recRow
 			if src := rec[a.SourceKey]; src != nil {
-				joins, err := records(t, n.through, storage.Filter{a.ForeignKey: src})
+				joins, err := records(t, sc.colls[n.Through.Name], storage.Filter{a.ForeignKey: src})
 				if err != nil {
 					return err
 				}
@@ -723,12 +704,12 @@ func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 					for i, j := range joins {
 						keys[i] = j.vals[a.OtherKey]
 					}
-					if rows, err = records(t, n.target, storage.Filter{a.TargetKey: keys}); err != nil {
+					if rows, err = records(t, target, storage.Filter{a.TargetKey: keys}); err != nil {
 						return err
 					}
 				}
 			}
-			list, err := loadList(t, rows, n.children)
+			list, err := loadList(t, sc, rows, n.Children)
 			if err != nil {
 				return err
 			}
@@ -739,11 +720,11 @@ func load(t *txState, rec flow.Record, nodes []*appendNode) error {
 }
 
 // loadList copies rows into a []any of records with their appends loaded.
-func loadList(t *txState, rows []*recRow, children []*appendNode) ([]any, error) {
+func loadList(t *txState, sc *schema, rows []*recRow, children []*flow.AppendNode) ([]any, error) {
 	list := make([]any, len(rows))
 	for i, r := range rows {
 		v := copyRecord(r.vals)
-		if err := load(t, v, children); err != nil {
+		if err := load(t, sc, v, children); err != nil {
 			return nil, err
 		}
 		list[i] = v
@@ -793,7 +774,7 @@ func (s *Store) ListRecordsPage(ctx context.Context, collection string, q storag
 		out = make([]flow.Record, len(page))
 		for i, r := range page {
 			out[i] = copyRecord(r.vals)
-			if err := load(t, out[i], nodes); err != nil {
+			if err := load(t, sc, out[i], nodes); err != nil {
 				return err
 			}
 		}

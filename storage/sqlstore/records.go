@@ -477,7 +477,7 @@ func (s *Store) GetRecord(ctx context.Context, collection string, key flow.Recor
 			return fmt.Errorf("sqlstore: collection %q: record %s: %w", c.Name, keyValues(c, key), flow.ErrNotFound)
 		}
 		out = rs[0]
-		return s.load(ctx, q, out, nodes)
+		return s.load(ctx, q, sc, out, nodes)
 	})
 	if err != nil {
 		return nil, err
@@ -507,7 +507,7 @@ func (s *Store) ListRecords(ctx context.Context, collection string, f storage.Fi
 			return err
 		}
 		for _, r := range out {
-			if err := s.load(ctx, q, r, nodes); err != nil {
+			if err := s.load(ctx, q, sc, r, nodes); err != nil {
 				return err
 			}
 		}
@@ -631,17 +631,9 @@ func (s *Store) UpdateRecords(ctx context.Context, collection string, f storage.
 	return out, nil
 }
 
-// appendNode is one association of an appends tree.
-type appendNode struct {
-	a        *assoc
-	target   *collection
-	through  *collection
-	children []*appendNode
-}
-
 // compileAppends turns association paths ("category", "post.category") into
 // a tree (flow.Schema.Appends), failing on names that are not associations.
-func compileAppends(sc *schema, c *collection, paths []string) ([]*appendNode, error) {
+func compileAppends(sc *schema, c *collection, paths []string) ([]*flow.AppendNode, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
@@ -649,27 +641,17 @@ func compileAppends(sc *schema, c *collection, paths []string) ([]*appendNode, e
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	return sc.appendNodes(tree), nil
-}
-
-func (sc *schema) appendNodes(tree []*flow.AppendNode) []*appendNode {
-	out := make([]*appendNode, len(tree))
-	for i, n := range tree {
-		out[i] = &appendNode{a: n.Assoc, target: sc.colls[n.Target.Name], children: sc.appendNodes(n.Children)}
-		if n.Through != nil {
-			out[i].through = sc.colls[n.Through.Name]
-		}
-	}
-	return out
+	return tree, nil
 }
 
 // load sets the appended associations on rec.
-func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*appendNode) error {
+func (s *Store) load(ctx context.Context, q querier, sc *schema, rec flow.Record, nodes []*flow.AppendNode) error {
 	for _, n := range nodes {
-		a := n.a
+		a := n.Assoc
+		target := sc.colls[n.Target.Name]
 		switch a.Kind {
 		case flow.FieldBelongsTo:
-			r, err := s.find(ctx, q, n.target, a.TargetKey, rec[a.ForeignKey])
+			r, err := s.find(ctx, q, target, a.TargetKey, rec[a.ForeignKey])
 			if err != nil {
 				return err
 			}
@@ -677,7 +659,7 @@ func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*a
 				rec[a.Name] = nil
 				continue
 			}
-			if err := s.load(ctx, q, r, n.children); err != nil {
+			if err := s.load(ctx, q, sc, r, n.Children); err != nil {
 				return err
 			}
 			rec[a.Name] = r
@@ -685,7 +667,7 @@ func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*a
 			rows := []flow.Record{}
 			if src := rec[a.SourceKey]; src != nil {
 				var err error
-				if rows, err = s.records(ctx, q, n.target, storage.Filter{a.ForeignKey: src}); err != nil {
+				if rows, err = s.records(ctx, q, target, storage.Filter{a.ForeignKey: src}); err != nil {
 					return err
 				}
 			}
@@ -694,13 +676,13 @@ func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*a
 					rec[a.Name] = nil
 					continue
 				}
-				if err := s.load(ctx, q, rows[0], n.children); err != nil {
+				if err := s.load(ctx, q, sc, rows[0], n.Children); err != nil {
 					return err
 				}
 				rec[a.Name] = rows[0]
 				continue
 			}
-			list, err := s.loadList(ctx, q, rows, n.children)
+			list, err := s.loadList(ctx, q, sc, rows, n.Children)
 			if err != nil {
 				return err
 			}
@@ -708,7 +690,7 @@ func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*a
 		case flow.FieldBelongsToMany:
 			rows := []flow.Record{}
 			if src := rec[a.SourceKey]; src != nil {
-				joins, err := s.records(ctx, q, n.through, storage.Filter{a.ForeignKey: src})
+				joins, err := s.records(ctx, q, sc.colls[n.Through.Name], storage.Filter{a.ForeignKey: src})
 				if err != nil {
 					return err
 				}
@@ -717,12 +699,12 @@ func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*a
 					for i, j := range joins {
 						keys[i] = j[a.OtherKey]
 					}
-					if rows, err = s.records(ctx, q, n.target, storage.Filter{a.TargetKey: keys}); err != nil {
+					if rows, err = s.records(ctx, q, target, storage.Filter{a.TargetKey: keys}); err != nil {
 						return err
 					}
 				}
 			}
-			list, err := s.loadList(ctx, q, rows, n.children)
+			list, err := s.loadList(ctx, q, sc, rows, n.Children)
 			if err != nil {
 				return err
 			}
@@ -732,10 +714,10 @@ func (s *Store) load(ctx context.Context, q querier, rec flow.Record, nodes []*a
 	return nil
 }
 
-func (s *Store) loadList(ctx context.Context, q querier, rows []flow.Record, children []*appendNode) ([]any, error) {
+func (s *Store) loadList(ctx context.Context, q querier, sc *schema, rows []flow.Record, children []*flow.AppendNode) ([]any, error) {
 	list := make([]any, len(rows))
 	for i, r := range rows {
-		if err := s.load(ctx, q, r, children); err != nil {
+		if err := s.load(ctx, q, sc, r, children); err != nil {
 			return nil, err
 		}
 		list[i] = r
@@ -796,7 +778,7 @@ func (s *Store) ListRecordsPage(ctx context.Context, collection string, q storag
 			}
 		}
 		for _, r := range out {
-			if err := s.load(ctx, qr, r, nodes); err != nil {
+			if err := s.load(ctx, qr, sc, r, nodes); err != nil {
 				return err
 			}
 		}
