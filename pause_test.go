@@ -163,3 +163,21 @@ func pendingTask(t *testing.T, eng *actiontrigger.Engine, id string) *flow.Task 
 	require.NoError(t, err)
 	return tk
 }
+
+// compilePanics panics in Compile: saving a workflow with it is refused with
+// a validation error, not a panic in the caller.
+type compilePanics struct{ firstVote }
+
+func (compilePanics) Compile(*nodes.CompileContext, *flow.Node) (any, error) {
+	panic("compile exploded")
+}
+
+func TestCompilePanicRefusesTheSave(t *testing.T) {
+	t.Parallel()
+	eng := newEngine(t, withNodes(func(r *nodes.Registry) { r.MustRegister("compile-panics", compilePanics{}) }))
+	_, err := eng.SaveWorkflow(testCtx(t), asyncWF("bad", "posts", n("x", "compile-panics", nil)))
+	require.ErrorIs(t, err, flow.ErrInvalidWorkflow)
+	require.ErrorIs(t, err, nodes.ErrPanic)
+	require.ErrorContains(t, err, `node "x"`)
+	require.ErrorContains(t, err, "compile exploded")
+}

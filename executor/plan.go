@@ -120,7 +120,7 @@ func (p *Plan) compileLine(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.Com
 			return nil, &flow.ValidationError{Workflow: wf.Key, Node: n.Key, Field: "timeout",
 				Message: fmt.Sprintf("timeout must be 0 (the engine's default) or a positive number of milliseconds, not %d", n.Timeout)}
 		}
-		compiled, err := in.Compile(cc, n)
+		compiled, err := compileNode(in, cc, wf, n)
 		if err != nil {
 			return nil, err
 		}
@@ -185,4 +185,17 @@ func sortedBranches(m map[int][]flow.Node) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// compileNode runs an instruction's Compile, turning a panic into the
+// validation error of the node (wrapping nodes.ErrPanic), so that a faulty
+// custom node refuses the save instead of crashing its caller.
+func compileNode(in nodes.Instruction, cc *nodes.CompileContext, wf *flow.Workflow, n *flow.Node) (compiled any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			compiled, err = nil, &flow.ValidationError{Workflow: wf.Key, Node: n.Key, Field: "config",
+				Message: fmt.Sprintf("node type %q panicked compiling it: %v", n.Type, v), Err: nodes.ErrPanic}
+		}
+	}()
+	return in.Compile(cc, n)
 }

@@ -166,7 +166,7 @@ func CanPause(in Instruction, n *flow.Node) bool {
 // of the job's result says which node and why); errors.Is matches them on the
 // error the executor builds.
 var (
-	// ErrPanic: the node's Run, Resume or Submit panicked.
+	// ErrPanic: the node's Compile, Run, Resume or Submit panicked.
 	ErrPanic = errors.New("node panicked")
 	// ErrTimeout: the node ran past its timeout.
 	ErrTimeout = errors.New("node exceeded its timeout")
