@@ -33,8 +33,11 @@ var ErrInvalidConfig = errors.New("invalid engine config")
 
 // Config configures an Engine. Only Collections is required.
 type Config struct {
-	// Store keeps workflows, executions and records. Default: a new in-memory
-	// store (storage/memory), which loses everything when the process ends.
+	// Store keeps the engine's state (workflows, executions, jobs, the queue,
+	// tasks) and, when it implements storage.RecordStore (the built-in stores
+	// do), the records of every collection Records does not back. Default: a
+	// new in-memory store (storage/memory), which loses everything when the
+	// process ends.
 	Store storage.Store
 	// Collections declares the host's collections (and "users" to strip hidden
 	// user fields from $context.user).
