@@ -54,7 +54,13 @@ type Execution struct {
 	ResumeJobID string    `json:"-"`
 	LeaseOwner  string    `json:"-"`
 	LeaseUntil  time.Time `json:"-"`
-	Attempt     int       `json:"attempt,omitempty"`
+	// Attempt counts the claims of the current run (Config.MaxClaims); it
+	// is reset when a run pauses or waits out a node's retry backoff.
+	Attempt int `json:"attempt,omitempty"`
+	// RunAfter, if set, is the earliest time a Runnable execution may be
+	// claimed: a durable timer (a node's retry backoff, an approval
+	// deadline, the workflow's timeout while it waits).
+	RunAfter time.Time `json:"runAfter,omitzero"`
 
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
@@ -87,7 +93,14 @@ type Job struct {
 	// Branch is the branch a branching node chose (nil: none).
 	Branch *int `json:"branch,omitempty"`
 	// End marks a job that ended the whole execution (end nodes).
-	End       bool      `json:"end,omitempty"`
+	End bool `json:"end,omitempty"`
+	// Attempts lists the failed runs of the node before this one (a retry
+	// policy ran it again), oldest first. A job that ended ERROR after its
+	// last attempt lists that one too.
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// Snoozes counts the times the node asked to run again later
+	// (nodes.Snooze) without using an attempt.
+	Snoozes   int       `json:"snoozes,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }

@@ -62,6 +62,7 @@ func (w *Workflow) Clone() *Workflow {
 	c.Config.Actions = append([]string(nil), w.Config.Actions...)
 	c.Config.Appends = append([]string(nil), w.Config.Appends...)
 	c.Options.DeleteExecutionOnStatus = append([]ExecutionStatus(nil), w.Options.DeleteExecutionOnStatus...)
+	c.Options.Retry = w.Options.Retry.clone()
 	c.Nodes = cloneNodes(w.Nodes)
 	return &c
 }
@@ -73,6 +74,7 @@ func cloneNodes(ns []Node) []Node {
 	out := make([]Node, len(ns))
 	for i, n := range ns {
 		out[i] = n
+		out[i].Retry = n.Retry.clone()
 		if n.Config != nil {
 			cfg := make(map[string]any, len(n.Config))
 			for k, v := range n.Config {
@@ -125,6 +127,9 @@ type Options struct {
 	// DeleteExecutionOnStatus lists final statuses whose executions are deleted as
 	// soon as they end.
 	DeleteExecutionOnStatus []ExecutionStatus `json:"deleteExecutionOnStatus,omitempty"`
+	// Retry is the retry policy of every node that sets none of its own
+	// (nil: a failed node ends the execution at once).
+	Retry *RetryPolicy `json:"retry,omitempty"`
 }
 
 // Node is one step of a workflow.
@@ -142,6 +147,9 @@ type Node struct {
 	// options.timeout; a run that overruns it by more than a grace period is
 	// abandoned and its job is ERROR.
 	Timeout int64 `json:"timeout,omitempty"`
+	// Retry, if set, replaces the workflow's retry policy (Options.Retry)
+	// for this node: {"maxAttempts": 1} turns retries off for it.
+	Retry *RetryPolicy `json:"retry,omitempty"`
 	// Branches of a branching node, keyed by branch index (condition: 1 = true,
 	// 0 = false). Each branch is a line of nodes run in order. The next node of the
 	// enclosing line runs after the branch resolves.
