@@ -101,6 +101,13 @@ type Config struct {
 	// out-of-memory) does, whatever its cause, so raise it where processes
 	// are killed often. Default DefaultMaxClaims.
 	MaxClaims int
+	// OnTaskReminder, if set, is called once for each pending task of a
+	// manual node whose deadline has a reminder, when the reminder is due
+	// (config.deadline.remindBefore): on one process, whichever claims the
+	// execution then. It runs inside the unit of work that records the
+	// reminder (keep it fast: queue a mail, do not send it); if that unit of
+	// work fails, the reminder is due again and the hook called again.
+	OnTaskReminder func(ctx context.Context, t *flow.Task)
 	// OnRunDone, if set, is called after every async run of an execution on
 	// this process's workers (ended, or paused again), with the execution as
 	// stored. It runs on the worker: keep it fast (metrics, notifications).
@@ -180,7 +187,6 @@ type Engine struct {
 	globals map[string][]*flow.Workflow // collection -> enabled global workflows, in enable order
 
 	running sync.Map // execution id -> context.CancelFunc
-	timers  sync.Map // execution id -> *time.Timer
 
 	lifeMu    sync.Mutex
 	started   bool
@@ -248,6 +254,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		Collections: collectionSet(e.collections), Check: e.checkTrigger, Logger: e.log,
 		Env: cfg.Env, Now: e.cfg.Now, Owner: e.owner,
 		NodeTimeout: cfg.NodeTimeout, NodeGrace: cfg.NodeTimeoutGrace,
+		OnTaskReminder: cfg.OnTaskReminder,
 	})
 	if err := e.Refresh(ctx); err != nil {
 		return nil, err
@@ -352,11 +359,6 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.started = false
 	e.stopSweep()
 	e.sweepWG.Wait()
-	e.timers.Range(func(k, v any) bool {
-		v.(*time.Timer).Stop()
-		e.timers.Delete(k)
-		return true
-	})
 	return e.pool.Stop(ctx)
 }
 
@@ -417,7 +419,7 @@ func (e *Engine) failExecution(ctx context.Context, x *flow.Execution, cause err
 		u := cur.Clone()
 		u.Status = flow.ExecutionError
 		u.Reason = "worker: " + cause.Error()
-		u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID = false, "", time.Time{}, ""
+		u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID, u.RunAfter = false, "", time.Time{}, "", time.Time{}
 		u.EndedAt = e.cfg.Now()
 		return tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: cur.Status})
 	})
@@ -426,30 +428,28 @@ func (e *Engine) failExecution(ctx context.Context, x *flow.Execution, cause err
 	}
 }
 
-// afterRun schedules the timeout of an execution that paused.
+// afterRun tells this process's pool when an execution that waits on a
+// durable timer (a retry backoff, a deadline, its timeout) is due, so that
+// it runs on time here; any process polling the store finds it too.
 func (e *Engine) afterRun(out *executor.Outcome) {
 	if out == nil || out.Deleted {
 		return
 	}
 	x := out.Execution
-	if x.Status != flow.ExecutionStarted || x.ExpiresAt.IsZero() {
+	if !x.Runnable || x.RunAfter.IsZero() {
 		return
 	}
-	d := x.ExpiresAt.Sub(e.cfg.Now())
-	id := x.ID
-	t := time.AfterFunc(max(d, 0), func() {
-		e.timers.Delete(id)
-		if err := e.abort(context.Background(), id, flow.ReasonTimeout); err != nil && !errors.Is(err, ErrExecutionEnded) && !errors.Is(err, flow.ErrNotFound) {
-			e.log.Error("actiontrigger: abort timed-out execution", "execution", id, "err", err)
-		}
-	})
-	if old, loaded := e.timers.Swap(id, t); loaded {
-		old.(*time.Timer).Stop()
+	e.lifeMu.Lock()
+	pool, started := e.pool, e.started
+	e.lifeMu.Unlock()
+	if started {
+		pool.NotifyAt(x.RunAfter)
 	}
 }
 
-// sweep aborts paused executions whose timeout passed (for example while no
-// process was running), at start and then every minute.
+// sweep aborts paused executions whose timeout passed but that wait on no
+// durable timer (paused before timers were stored, by an older version), at
+// start and then every minute. Every other timeout is a timer in the queue.
 func (e *Engine) sweep(ctx context.Context) {
 	defer e.sweepWG.Done()
 	t := time.NewTicker(time.Minute)
@@ -504,9 +504,6 @@ func (e *Engine) abort(ctx context.Context, id, reason string) error {
 	if c, ok := e.running.Load(id); ok {
 		c.(context.CancelFunc)()
 	}
-	if t, ok := e.timers.LoadAndDelete(id); ok {
-		t.(*time.Timer).Stop()
-	}
 	e.deleteIfConfigured(ctx, aborted)
 	return nil
 }
@@ -524,7 +521,7 @@ func (e *Engine) abortIn(ctx context.Context, tx storage.Store, plan *executor.P
 	u := cur.Clone()
 	u.Status = flow.ExecutionAborted
 	u.Reason = reason
-	u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID = false, "", time.Time{}, ""
+	u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID, u.RunAfter = false, "", time.Time{}, "", time.Time{}
 	u.EndedAt, u.UpdatedAt = now, now
 	if err := executor.AbortPendingJobs(ctx, tx, plan, id, now); err != nil {
 		return nil, err

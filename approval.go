@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
@@ -149,6 +150,10 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		if dec.Resume {
 			ux := x.Clone()
 			ux.ResumeJobID, ux.Runnable, ux.UpdatedAt = j.ID, true, now
+			// Runnable at once; and a worker that claimed the execution
+			// for a timer (a deadline) loses its lease, so that it writes
+			// nothing over this resume.
+			ux.RunAfter, ux.LeaseOwner, ux.LeaseUntil = time.Time{}, "", time.Time{}
 			return tx.UpdateExecution(ctx, ux, storage.ExecutionExpect{Status: flow.ExecutionStarted})
 		}
 		return nil

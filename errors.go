@@ -21,6 +21,11 @@ var (
 	ErrNotStarted = errors.New("engine not started")
 	// ErrExecutionEnded: the execution already reached a final status.
 	ErrExecutionEnded = errors.New("execution already ended")
+	// ErrNotRetryable: Engine.Retry was asked to continue an execution that
+	// did not end by a fault: one still running, or one that ended by a
+	// decision (RESOLVED, FAILED, REJECTED, CANCELED, ABORTED other than by
+	// its timeout).
+	ErrNotRetryable = errors.New("execution cannot be retried")
 	// ErrStackLimit: a workflow would run inside a chain of executions it already
 	// appears in options.stackLimit times.
 	ErrStackLimit = errors.New("workflow stack limit reached")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/actiontrigger/actiontrigger/executor"
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -581,7 +582,8 @@ func (e *Engine) CancelExecution(ctx context.Context, id string) error {
 // flow.ErrConflict.
 func (e *Engine) Resume(ctx context.Context, jobID string, status flow.JobStatus, result any) error {
 	err := e.db(ctx).InTx(ctx, func(ctx context.Context, tx storage.Store) error {
-		j, err := tx.GetJob(ctx, jobID)
+		// Locked, as a task submission and a timer waking the job lock it.
+		j, err := tx.LockJob(ctx, jobID)
 		if err != nil {
 			return fmt.Errorf("job %s: %w", jobID, err)
 		}
@@ -602,6 +604,7 @@ func (e *Engine) Resume(ctx context.Context, jobID string, status flow.JobStatus
 		}
 		ux := x.Clone()
 		ux.ResumeJobID, ux.Runnable, ux.UpdatedAt = jobID, true, e.cfg.Now()
+		ux.RunAfter, ux.LeaseOwner, ux.LeaseUntil = time.Time{}, "", time.Time{}
 		return tx.UpdateExecution(ctx, ux, storage.ExecutionExpect{Status: flow.ExecutionStarted})
 	})
 	if err != nil {

@@ -61,6 +61,12 @@ type Config struct {
 	// NodeGrace is how long past its deadline a node that ignores its context
 	// is waited for before it is abandoned (default DefaultNodeGrace).
 	NodeGrace time.Duration
+	// OnTaskReminder is the host's reminder hook, handed to node types that
+	// remind assignees before a deadline (nodes.WakeContext.Remind).
+	OnTaskReminder func(ctx context.Context, t *flow.Task)
+	// Rand returns a number in [0, 1) for the jitter of retry backoffs.
+	// Default: math/rand/v2.Float64.
+	Rand func() float64
 }
 
 // Executor walks executions through their plans, and keeps the compiled
@@ -193,12 +199,16 @@ type proc struct {
 	tx       storage.Store // whole-run unit of work, or nil when committing per step
 	insert   bool          // the execution is new: insert it at exit (whole-run only)
 	// pending holds the jobs of a whole-run unit of work, written at exit.
-	jobs     map[string]*flow.Job
-	jobsMap  map[string]any
-	scope    expression.Scope
-	seq      int
-	pending  []*flow.Job
-	lastJob  *flow.Job
+	jobs    map[string]*flow.Job
+	jobsMap map[string]any
+	scope   expression.Scope
+	seq     int
+	pending []*flow.Job
+	lastJob *flow.Job
+	// waitJob, when set at exit, is a job waiting to run again (a retry
+	// backoff or a snooze) at waitAt.
+	waitJob  *flow.Job
+	waitAt   time.Time
 	ended    bool
 	done     bool
 	messages []nodes.Message
@@ -372,6 +382,9 @@ func (p *proc) process(ctx context.Context) error {
 			last = j
 		}
 	}
+	if p.expired() {
+		return p.exit(ctx, flow.JobAborted, flow.ReasonTimeout)
+	}
 	if e.ResumeJobID != "" {
 		return p.resume(ctx, e.ResumeJobID)
 	}
@@ -383,7 +396,10 @@ func (p *proc) process(ctx context.Context) error {
 		return p.exit(ctx, flow.JobError, "")
 	}
 	if last.Status == flow.JobPending {
-		return p.exit(ctx, flow.JobPending, "") // still waiting: nothing to run
+		return p.wake(ctx) // a timer fired, or a recovery: nothing to run unless due
+	}
+	if last.Status == flow.JobRetryNeeded {
+		return p.rerun(ctx, s, last)
 	}
 	next, prev, err := p.after(ctx, s, last)
 	if err != nil || next == nil {
@@ -402,6 +418,9 @@ func (p *proc) resume(ctx context.Context, jobID string) error {
 		return p.exit(ctx, flow.JobError, "")
 	}
 	p.exec.ResumeJobID = ""
+	if job.Status == flow.JobRetryNeeded {
+		return p.rerun(ctx, s, job)
+	}
 	if _, ok := s.Instruction.(nodes.Resumer); ok {
 		var updated *flow.Job
 		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
@@ -456,6 +475,7 @@ func (p *proc) runContext(s *Step, tx storage.Store) *nodes.RunContext {
 	rc.Records = p.x.cfg.Records
 	rc.Execution = p.exec
 	rc.Now = p.x.now()
+	rc.SetAttempt(1)
 	if p.x.cfg.Logger != nil {
 		rc.Logger = p.x.cfg.Logger
 	} else {
@@ -503,6 +523,7 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 			rc.JobID = job.ID
 			res, rerr := p.invoke(ctx, s, rc, prev, false)
 			fill(job, res, rerr)
+			p.retryOrFail(s, job, rerr)
 			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 				return tx.InsertJobs(ctx, job)
 			})
@@ -512,6 +533,7 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 				rc.JobID = job.ID
 				res, rerr := p.invoke(ctx, s, rc, prev, false)
 				fill(job, res, rerr)
+				p.retryOrFail(s, job, rerr)
 				if p.tx != nil {
 					// One unit of work for the run: write the jobs with the outcome.
 					p.pending = append(p.pending, job)
@@ -524,6 +546,9 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 			return err
 		}
 		p.record(job)
+		if job.Status == flow.JobRetryNeeded {
+			return p.exit(ctx, flow.JobPending, "") // waits out its backoff
+		}
 		next, nprev, err := p.after(ctx, s, job)
 		if err != nil {
 			return err
@@ -588,12 +613,29 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 			e.Reason = reason
 		}
 	} else {
-		// The run finished by pausing: the claims of the next run (a resume)
-		// count from zero toward Pool.MaxClaims.
+		// The run finished by pausing (or waiting out a retry backoff): the
+		// claims of the next run count from zero toward Pool.MaxClaims.
 		e.Attempt = 0
 	}
 	e.Runnable = false
 	e.ResumeJobID = ""
+	e.RunAfter = time.Time{}
+	if status == flow.JobPending {
+		// Arm the durable timer: the job waiting to run again, else the
+		// earliest due pending job, capped by the execution's timeout.
+		var at time.Time
+		if p.waitJob != nil {
+			e.ResumeJobID, at = p.waitJob.ID, p.waitAt
+		} else {
+			at = p.nextWake()
+		}
+		if exp := e.ExpiresAt; !exp.IsZero() && (at.IsZero() || exp.Before(at)) {
+			at = exp
+		}
+		if !at.IsZero() || e.ResumeJobID != "" {
+			e.Runnable, e.RunAfter = true, at
+		}
+	}
 	e.LeaseOwner = ""
 	e.LeaseUntil = time.Time{}
 	e.UpdatedAt = now
@@ -650,6 +692,7 @@ func (p *proc) release(ctx context.Context) error {
 	e := p.exec.Clone()
 	e.Runnable = false
 	e.ResumeJobID = ""
+	e.RunAfter = time.Time{}
 	e.LeaseOwner = ""
 	e.LeaseUntil = time.Time{}
 	err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
@@ -679,7 +722,8 @@ func (p *proc) abortPending(ctx context.Context, tx storage.Store, now time.Time
 	return AbortPendingJobs(ctx, tx, p.plan, p.exec.ID, now)
 }
 
-// AbortPendingJobs marks every PENDING job of an execution ABORTED and lets
+// AbortPendingJobs marks every PENDING job of an execution (and one waiting
+// to run again, RETRY_NEEDED) ABORTED and lets
 // each job's node release what it holds (nodes.Aborter: the manual node
 // aborts its pending tasks), in the unit of work tx. plan is the
 // execution's; without one (its workflow version is gone) the jobs are
@@ -690,17 +734,20 @@ func AbortPendingJobs(ctx context.Context, tx storage.Store, plan *Plan, executi
 		return err
 	}
 	for _, j := range jobs {
-		if j.Status != flow.JobPending {
+		if j.Status != flow.JobPending && j.Status != flow.JobRetryNeeded {
 			continue
 		}
 		u := j.Clone()
 		u.Status = flow.JobAborted
 		u.UpdatedAt = now
-		if err := tx.UpdateJob(ctx, u, flow.JobPending); err != nil {
+		if err := tx.UpdateJob(ctx, u, j.Status); err != nil {
 			if errors.Is(err, flow.ErrConflict) {
 				continue // decided meanwhile: nothing left to release
 			}
 			return err
+		}
+		if j.Status == flow.JobRetryNeeded {
+			continue // waiting to run again: its node holds nothing
 		}
 		if err := releaseJob(ctx, tx, plan, u, now); err != nil {
 			return err

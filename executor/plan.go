@@ -41,7 +41,12 @@ type Step struct {
 	// canPause: the node may leave its job PENDING (nodes.CanPause).
 	canPause bool
 	// timeout is the node's own timeout (flow.Node.Timeout; 0: the default).
-	timeout  time.Duration
+	timeout time.Duration
+	// retry is the node's retry policy (its own, else the workflow's; nil:
+	// none).
+	retry *flow.RetryPolicy
+	// waker: the node's pending jobs act at a time of their own.
+	waker    nodes.Waker
 	next     *Step
 	parent   *Step
 	branches map[int]*Step
@@ -69,6 +74,14 @@ func compile(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.CompileContext) (
 	}
 	cc.NodeKeys = keys
 	cc.Workflow = wf
+	if r := wf.Options.Retry; r != nil {
+		if err := r.Validate(); err != nil {
+			return nil, &flow.ValidationError{Workflow: wf.Key, Field: "options.retry", Message: err.Error()}
+		}
+		if wf.Sync {
+			return nil, &flow.ValidationError{Workflow: wf.Key, Field: "options.retry", Message: "a sync workflow is never retried (its run fails the request at once); remove options.retry or make the workflow async"}
+		}
+	}
 	head, err := p.compileLine(wf, reg, cc, wf.Nodes, nil)
 	if err != nil {
 		return nil, err
@@ -120,11 +133,23 @@ func (p *Plan) compileLine(wf *flow.Workflow, reg *nodes.Registry, cc *nodes.Com
 			return nil, &flow.ValidationError{Workflow: wf.Key, Node: n.Key, Field: "timeout",
 				Message: fmt.Sprintf("timeout must be 0 (the engine's default) or a positive number of milliseconds, not %d", n.Timeout)}
 		}
+		if n.Retry != nil {
+			if err := n.Retry.Validate(); err != nil {
+				return nil, &flow.ValidationError{Workflow: wf.Key, Node: n.Key, Field: "retry", Message: err.Error()}
+			}
+			if wf.Sync {
+				return nil, &flow.ValidationError{Workflow: wf.Key, Node: n.Key, Field: "retry", Message: "a sync workflow is never retried (its run fails the request at once); remove the node's retry or make the workflow async"}
+			}
+		}
 		compiled, err := compileNode(in, cc, wf, n)
 		if err != nil {
 			return nil, err
 		}
-		s := &Step{Node: n, Instruction: in, Compiled: compiled, parent: parent, timeout: time.Duration(n.Timeout) * time.Millisecond}
+		s := &Step{Node: n, Instruction: in, Compiled: compiled, parent: parent, timeout: time.Duration(n.Timeout) * time.Millisecond, retry: n.Retry}
+		if s.retry == nil {
+			s.retry = wf.Options.Retry
+		}
+		s.waker, _ = in.(nodes.Waker)
 		if a, ok := in.(nodes.Atomic); ok && a.Atomic() {
 			s.atomic = true
 		} else {

@@ -67,6 +67,10 @@ type Pool struct {
 	fetchWG  sync.WaitGroup
 	workWG   sync.WaitGroup
 	started  bool
+	// alarm wakes the fetcher at alarmAt, the earliest timer NotifyAt was
+	// told of (guarded by mu).
+	alarm   *time.Timer
+	alarmAt time.Time
 }
 
 // waiter is a WaitIdle call: it is released by the first empty claim that
@@ -129,6 +133,33 @@ func (p *Pool) Start(ctx context.Context) {
 	go p.heartbeat(ctx)
 }
 
+// NotifyAt wakes the fetcher at t: an execution becomes claimable then (its
+// RunAfter). It is a hint for timers this process armed, which then fire on
+// time; the fallback poll finds every due execution anyway, up to
+// PollInterval late.
+func (p *Pool) NotifyAt(t time.Time) {
+	d := t.Sub(p.now())
+	if d <= 0 {
+		p.Notify()
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.alarm != nil && !p.alarmAt.After(t) {
+		return // an earlier (or the same) wake is armed
+	}
+	if p.alarm != nil {
+		p.alarm.Stop()
+	}
+	p.alarmAt = t
+	p.alarm = time.AfterFunc(d, func() {
+		p.mu.Lock()
+		p.alarm, p.alarmAt = nil, time.Time{}
+		p.mu.Unlock()
+		p.Notify()
+	})
+}
+
 // Notify wakes the fetcher: new work may be claimable.
 func (p *Pool) Notify() {
 	if p.wake == nil {
@@ -152,6 +183,12 @@ func (p *Pool) Stop(ctx context.Context) error {
 		return nil
 	}
 	p.started = false
+	p.mu.Lock()
+	if p.alarm != nil {
+		p.alarm.Stop()
+		p.alarm, p.alarmAt = nil, time.Time{}
+	}
+	p.mu.Unlock()
 	p.stopping.Store(true)
 	p.cancel()
 	p.fetchWG.Wait()
@@ -264,7 +301,7 @@ func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
 		u := e.Clone()
 		u.Status = flow.ExecutionError
 		u.Reason = reason
-		u.Runnable, u.ResumeJobID, u.LeaseOwner, u.LeaseUntil = false, "", "", time.Time{}
+		u.Runnable, u.ResumeJobID, u.LeaseOwner, u.LeaseUntil, u.RunAfter = false, "", "", time.Time{}, time.Time{}
 		u.EndedAt, u.UpdatedAt = now, now
 		if err := AbortPendingJobs(ctx, tx, plan, e.ID, now); err != nil {
 			return err

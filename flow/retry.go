@@ -115,4 +115,7 @@ type Attempt struct {
 	Error string `json:"error"`
 	// At is when it failed.
 	At time.Time `json:"at"`
+	// Retried marks the last attempt before Engine.Retry ran the node again:
+	// the retry policy's attempts count anew after it.
+	Retried bool `json:"retried,omitempty"`
 }

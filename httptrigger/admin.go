@@ -267,13 +267,18 @@ func workflowPage(ctx context.Context, st storage.Store, f storage.WorkflowFilte
 	return out, pageMeta{Count: total, Page: pg, PageSize: size, TotalPage: (total + size - 1) / size}, nil
 }
 
-// executions serves executions:list|get|cancel to admin roles.
+// executions serves executions:list|get|cancel|retry to admin roles.
+// executions:retry?filterByTk=<id> continues one execution that ended by a
+// fault (Engine.Retry) and answers it as executions:get does;
+// executions:retry?filter={"key": "...", "status": -2} continues every such
+// execution of a workflow (ERROR, or ABORTED by timeout with -3) and
+// answers {"data": {"count": n}}.
 func (a *API) executions(w http.ResponseWriter, r *http.Request, u *actiontrigger.User, rt route) error {
 	if err := a.requireAdmin(u, rt); err != nil {
 		return err
 	}
 	switch rt.action {
-	case "list", "get", "cancel":
+	case "list", "get", "cancel", "retry":
 	default:
 		return fmt.Errorf("executions:%s: no such action: %w", rt.action, ErrNoRoute)
 	}
@@ -322,11 +327,19 @@ func (a *API) executions(w http.ResponseWriter, r *http.Request, u *actiontrigge
 		return nil
 	}
 	id := tkParam(r, rt)
+	if id == "" && rt.action == "retry" {
+		return a.retryMany(w, r)
+	}
 	if id == "" {
 		return fmt.Errorf("executions:%s needs filterByTk (an execution id): %w", rt.action, ErrBadRequest)
 	}
-	if rt.action == "cancel" {
+	switch rt.action {
+	case "cancel":
 		if err := a.eng.CancelExecution(ctx, id); err != nil {
+			return err
+		}
+	case "retry":
+		if _, err := a.eng.Retry(ctx, id); err != nil {
 			return err
 		}
 	}
@@ -354,6 +367,38 @@ func (a *API) executions(w http.ResponseWriter, r *http.Request, u *actiontrigge
 		*flow.Execution
 		Jobs []*flow.Job `json:"jobs"`
 	}{x, jobs}})
+	return nil
+}
+
+// retryMany serves executions:retry with a filter: {"key": <workflow key>,
+// "status": -2 (ERROR, the default) or -3 (ABORTED by timeout)}.
+func (a *API) retryMany(w http.ResponseWriter, r *http.Request) error {
+	raw, err := filterParam(r)
+	if err != nil {
+		return err
+	}
+	var xf struct {
+		Key    string `json:"key"`
+		Status *int   `json:"status"`
+	}
+	if raw != nil {
+		b, _ := json.Marshal(raw)
+		if err := json.Unmarshal(b, &xf); err != nil {
+			return fmt.Errorf("executions:retry filter: key (text), status (-2 or -3): %w", ErrBadRequest)
+		}
+	}
+	if xf.Key == "" {
+		return fmt.Errorf("executions:retry needs filterByTk (an execution id) or filter={\"key\": <workflow key>, \"status\": -2 or -3}: %w", ErrBadRequest)
+	}
+	f := actiontrigger.RetryFilter{WorkflowKey: xf.Key}
+	if xf.Status != nil {
+		f.Status = flow.ExecutionStatus(*xf.Status)
+	}
+	n, err := a.eng.RetryExecutions(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: map[string]int{"count": n}})
 	return nil
 }
 

@@ -91,7 +91,8 @@ func StatusCode(err error) int {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, flow.ErrFrozen),
 		errors.Is(err, flow.ErrUnknownField), errors.Is(err, flow.ErrInvalidRecord),
 		errors.Is(err, actiontrigger.ErrInvalidSubmission), errors.Is(err, actiontrigger.ErrExecutionTimedOut),
-		errors.Is(err, actiontrigger.ErrExecutionEnded):
+		errors.Is(err, actiontrigger.ErrExecutionEnded),
+		errors.Is(err, actiontrigger.ErrNotRetryable):
 		return http.StatusBadRequest
 	case errors.Is(err, flow.ErrDuplicate), errors.Is(err, flow.ErrConflict):
 		return http.StatusConflict

@@ -210,6 +210,7 @@ type RunContext struct {
 	Now time.Time
 
 	messages *[]Message
+	attempt  int
 }
 
 // AddMessage adds a response message to the sync outcome of the current action.
