@@ -10,9 +10,9 @@
 //
 // Objects passed in and returned are owned by the caller: a store never keeps a
 // pointer to a struct it was given and never hands out a pointer to its own
-// state. The maps and slices inside them (Execution.Context and Stack, Job.Result
-// and Meta, Task.Result, node configs, record field values) are treated as
-// immutable by everyone and may be shared.
+// state. The maps and slices inside them (Execution.Context and Stack, Job.Result,
+// Meta and Attempts, Task.Result, node configs, record field values) are treated
+// as immutable by everyone and may be shared.
 // Errors wrap the sentinels of package flow (flow.ErrNotFound, flow.ErrDuplicate,
 // flow.ErrConflict, flow.ErrLeaseLost, flow.ErrUnknownCollection,
 // flow.ErrUnknownField, flow.ErrInvalidRecord); failures of the underlying
@@ -108,30 +108,42 @@ type ExecutionExpect struct {
 }
 
 // ExecutionStore keeps executions and their jobs.
+//
+// Every field of an execution and of a job is stored and returned as written,
+// RunAfter, Attempts and Snoozes included; times, Attempt.At among them, keep
+// at least millisecond precision (the built-in stores keep microseconds) and
+// come back in UTC. A job without attempts returns a nil Attempts.
 type ExecutionStore interface {
 	// InsertExecution stores a new execution and counts it in its workflow's
 	// Executed counters (flow.ErrNotFound if the workflow version does not
 	// exist). An existing ID, or an existing execution of the same
 	// workflow with the same non-empty EventKey, is flow.ErrDuplicate. A Runnable
-	// execution becomes claimable once the insert commits.
+	// execution becomes claimable once the insert commits, or from its
+	// RunAfter on if that is set (Queue).
 	InsertExecution(ctx context.Context, e *flow.Execution) error
+	// GetExecution returns the execution id, RunAfter included.
 	GetExecution(ctx context.Context, id string) (*flow.Execution, error)
 	// ListExecutions returns matching executions ordered by creation (oldest first).
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*flow.Execution, error)
 	// UpdateExecution replaces the stored execution e.ID if it still matches
 	// expect: flow.ErrNotFound if missing, flow.ErrLeaseLost if expect.LeaseOwner
 	// is set and does not hold the lease, flow.ErrConflict if the status differs.
+	// Every field is replaced: a RunAfter set re-arms the execution's timer, a
+	// zero one clears it.
 	UpdateExecution(ctx context.Context, e *flow.Execution, expect ExecutionExpect) error
 	// DeleteExecution removes an execution and its jobs (flow.ErrNotFound if missing).
 	DeleteExecution(ctx context.Context, id string) error
 
 	// InsertJobs stores new jobs, all or none (flow.ErrDuplicate for an existing
-	// ID, flow.ErrNotFound if an execution does not exist). Jobs of one execution
-	// should be passed together: a store may write them at once.
+	// ID, flow.ErrNotFound if an execution does not exist), with their Attempts
+	// and Snoozes. Jobs of one execution should be passed together: a store may
+	// write them at once.
 	InsertJobs(ctx context.Context, jobs ...*flow.Job) error
-	// UpdateJob replaces the stored job j.ID if its status is still expect
-	// (flow.ErrConflict otherwise, flow.ErrNotFound if missing).
+	// UpdateJob replaces the stored job j.ID, Attempts and Snoozes included, if
+	// its status is still expect (flow.ErrConflict otherwise, flow.ErrNotFound
+	// if missing).
 	UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatus) error
+	// GetJob returns the job id with its Attempts and Snoozes.
 	GetJob(ctx context.Context, id string) (*flow.Job, error)
 	// LockJob returns the job id, as GetJob does, and inside InTx holds it
 	// for the rest of the unit of work: a LockJob of the same job in another
@@ -164,7 +176,7 @@ type ExecutionUpdate struct {
 type BatchUpdater interface {
 	// UpdateExecutions does what UpdateExecution does for each update, one
 	// after the other, in the store's unit of work (or each on its own outside
-	// one). The executions must be distinct. errs has one entry per update:
+	// one), RunAfter included. The executions must be distinct. errs has one entry per update:
 	// nil when it was written, else the error UpdateExecution would have
 	// returned for it (flow.ErrLeaseLost, flow.ErrConflict, flow.ErrNotFound,
 	// flow.ErrDuplicate...); inside a unit of work of WithAllOrNothing any of
@@ -197,18 +209,27 @@ type ClaimParams struct {
 	Owner string
 	// Limit is the most executions to claim.
 	Limit int
-	// Now is the current time; leases that end before it are expired.
+	// Now is the current time; leases that end before it are expired, and
+	// timers (RunAfter) not after it are due.
 	Now time.Time
 	// LeaseUntil is when the new leases end.
 	LeaseUntil time.Time
 }
 
 // Queue hands runnable executions to workers under a lease.
+//
+// An execution's RunAfter is a durable timer: a Runnable execution whose
+// RunAfter is set is not claimed before that time (a node's retry backoff, an
+// approval deadline). It is written with the execution (InsertExecution,
+// UpdateExecution, BatchUpdater.UpdateExecutions) and read back with it; a
+// claim leaves it as it is. Setting it to a later time after a claim (with
+// the lease, by UpdateExecution) re-arms the timer; the zero time clears it.
 type Queue interface {
 	// ClaimExecutions claims up to p.Limit runnable executions whose lease is
-	// empty or expired, oldest first: it sets LeaseOwner, LeaseUntil, increments
-	// Attempt and returns the claimed executions. Two concurrent claims never
-	// return the same execution while its lease is valid.
+	// empty or expired and whose RunAfter is zero or not after p.Now, oldest
+	// (by creation) first: it sets LeaseOwner, LeaseUntil, increments Attempt
+	// and returns the claimed executions. Two concurrent claims never return
+	// the same execution while its lease is valid.
 	ClaimExecutions(ctx context.Context, p ClaimParams) ([]*flow.Execution, error)
 	// ExtendLeases moves the lease end of the executions owner still holds to
 	// until and returns the ids it no longer holds.

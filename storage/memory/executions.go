@@ -262,12 +262,17 @@ func (s *Store) DeleteExecution(ctx context.Context, id string) error {
 	})
 }
 
-// copyJob returns a private copy of j (Branch copied too).
+// copyJob returns a private copy of j (Branch and Attempts copied too; an
+// empty Attempts becomes nil, as the SQL stores return it).
 func copyJob(j *flow.Job) *flow.Job {
 	c := *j
 	if j.Branch != nil {
 		b := *j.Branch
 		c.Branch = &b
+	}
+	c.Attempts = nil
+	if len(j.Attempts) > 0 {
+		c.Attempts = slices.Clip(slices.Clone(j.Attempts))
 	}
 	return &c
 }

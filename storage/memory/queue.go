@@ -34,21 +34,30 @@ type qent struct {
 	id    string
 	owner string
 	until time.Time
+	// after is the execution's RunAfter: it is not claimed before.
+	after time.Time
 	gone  bool
 }
 
 // qundo undoes one change of the queue: it revives or drops ent, or restores
-// its lease.
+// its lease and timer.
 type qundo struct {
 	ent   *qent
-	op    byte // 'r': revive, 'd': drop, 'l': restore the lease
+	op    byte // 'r': revive, 'd': drop, 'l': restore the lease and timer
 	owner string
 	until time.Time
+	after time.Time
 }
 
 // leased reports whether the entry's lease is still valid at now.
 func (q *qent) leased(now time.Time) bool {
 	return q.owner != "" && !q.until.Before(now)
+}
+
+// claimable reports whether the entry may be claimed at now: its lease is
+// empty or ended and its timer, if any, is due.
+func (q *qent) claimable(now time.Time) bool {
+	return !q.gone && !q.leased(now) && !q.after.After(now)
 }
 
 // sync makes the queue agree with a new version of an execution.
@@ -62,12 +71,12 @@ func (t *txState) queueSync(r *execRow) {
 			t.qundo = append(t.qundo, qundo{ent: ent, op: 'r'})
 		}
 	case ent == nil:
-		ent = &qent{seq: r.seq, id: r.e.ID, owner: r.e.LeaseOwner, until: r.e.LeaseUntil}
+		ent = &qent{seq: r.seq, id: r.e.ID, owner: r.e.LeaseOwner, until: r.e.LeaseUntil, after: r.e.RunAfter}
 		q.add(ent)
 		t.qundo = append(t.qundo, qundo{ent: ent, op: 'd'})
-	case ent.owner != r.e.LeaseOwner || !ent.until.Equal(r.e.LeaseUntil):
-		t.qundo = append(t.qundo, qundo{ent: ent, op: 'l', owner: ent.owner, until: ent.until})
-		ent.owner, ent.until = r.e.LeaseOwner, r.e.LeaseUntil
+	case ent.owner != r.e.LeaseOwner || !ent.until.Equal(r.e.LeaseUntil) || !ent.after.Equal(r.e.RunAfter):
+		t.qundo = append(t.qundo, qundo{ent: ent, op: 'l', owner: ent.owner, until: ent.until, after: ent.after})
+		ent.owner, ent.until, ent.after = r.e.LeaseOwner, r.e.LeaseUntil, r.e.RunAfter
 	}
 }
 
@@ -93,7 +102,7 @@ func (t *txState) queueUndo() {
 		case 'd':
 			q.drop(u.ent)
 		case 'l':
-			u.ent.owner, u.ent.until = u.owner, u.until
+			u.ent.owner, u.ent.until, u.ent.after = u.owner, u.until, u.after
 		}
 	}
 	t.qundo = t.qundo[:0]
@@ -152,8 +161,10 @@ func (q *queue) tidy() {
 }
 
 // ClaimExecutions claims up to p.Limit runnable executions whose lease is empty
-// or ended, oldest first, in one write transaction. It walks the queue,
-// skipping executions leased to a worker: a claim costs O(leased + claimed).
+// or ended and whose RunAfter is not after p.Now, oldest first, in one write
+// transaction. It walks the queue, skipping executions leased to a worker or
+// waiting out a timer: a claim costs O(leased + waiting + claimed), a pointer
+// and two time comparisons per skipped entry.
 func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*flow.Execution, error) {
 	if p.Owner == "" {
 		return nil, errors.New("memory: ClaimExecutions: empty owner")
@@ -169,7 +180,7 @@ func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*
 			if len(ids) == p.Limit {
 				break
 			}
-			if !ent.gone && !ent.leased(p.Now) {
+			if ent.claimable(p.Now) {
 				ids = append(ids, ent.id)
 			}
 		}

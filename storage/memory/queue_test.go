@@ -50,12 +50,14 @@ func checkQueue(t *testing.T, s *Store) {
 		require.NotNil(t, ent, "runnable execution %s is not queued", e.ID)
 		require.Equal(t, e.LeaseOwner, ent.owner)
 		require.True(t, e.LeaseUntil.Equal(ent.until))
+		require.True(t, e.RunAfter.Equal(ent.after), "execution %s: RunAfter %v, queued with %v", e.ID, e.RunAfter, ent.after)
 	}
 	require.Equal(t, runnable, len(q.live))
 }
 
 // TestQueueRandomized runs random inserts, updates, deletes, claims and
-// rolled-back transactions and checks the queue after each.
+// rolled-back transactions, with and without timers (RunAfter), and checks
+// the queue after each.
 func TestQueueRandomized(t *testing.T) {
 	s := New()
 	ctx := context.Background()
@@ -66,13 +68,29 @@ func TestQueueRandomized(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	errRollback := errors.New("rollback")
 
+	// timer returns no timer, or one due within a few seconds of now.
+	timer := func() time.Time {
+		if rng.IntN(2) == 0 {
+			return time.Time{}
+		}
+		return now.Add(time.Duration(rng.IntN(5)) * time.Second)
+	}
 	step := func(st storage.Store, i int) {
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(11); {
 		case op < 4 || len(ids) == 0: // insert
-			e := &flow.Execution{ID: "e" + strconv.Itoa(i), WorkflowID: "w", Status: flow.ExecutionQueueing, Runnable: rng.IntN(4) > 0}
+			e := &flow.Execution{ID: "e" + strconv.Itoa(i), WorkflowID: "w", Status: flow.ExecutionQueueing, Runnable: rng.IntN(4) > 0, RunAfter: timer()}
 			require.NoError(t, st.InsertExecution(ctx, e))
 			ids = append(ids, e.ID)
-		case op < 6: // flip Runnable, clearing the lease
+		case op < 5: // re-arm or clear the timer, keeping the lease
+			e, err := st.GetExecution(ctx, ids[rng.IntN(len(ids))])
+			if errors.Is(err, flow.ErrNotFound) {
+				return
+			}
+			require.NoError(t, err)
+			u := *e
+			u.RunAfter = timer()
+			require.NoError(t, st.UpdateExecution(ctx, &u, storage.ExecutionExpect{Status: e.Status}))
+		case op < 7: // flip Runnable, clearing the lease
 			e, err := st.GetExecution(ctx, ids[rng.IntN(len(ids))])
 			if errors.Is(err, flow.ErrNotFound) {
 				return
@@ -82,15 +100,18 @@ func TestQueueRandomized(t *testing.T) {
 			u.Runnable = !e.Runnable
 			u.LeaseOwner, u.LeaseUntil = "", time.Time{}
 			require.NoError(t, st.UpdateExecution(ctx, &u, storage.ExecutionExpect{Status: e.Status}))
-		case op < 7: // delete
+		case op < 8: // delete
 			err := st.DeleteExecution(ctx, ids[rng.IntN(len(ids))])
 			if !errors.Is(err, flow.ErrNotFound) {
 				require.NoError(t, err)
 			}
 		default: // claim, sometimes after every lease ended
 			now = now.Add(time.Duration(rng.IntN(3)) * time.Second)
-			_, err := st.ClaimExecutions(ctx, storage.ClaimParams{Owner: "o" + strconv.Itoa(rng.IntN(3)), Limit: 1 + rng.IntN(5), Now: now, LeaseUntil: now.Add(time.Second)})
+			got, err := st.ClaimExecutions(ctx, storage.ClaimParams{Owner: "o" + strconv.Itoa(rng.IntN(3)), Limit: 1 + rng.IntN(5), Now: now, LeaseUntil: now.Add(time.Second)})
 			require.NoError(t, err)
+			for _, e := range got {
+				require.False(t, e.RunAfter.After(now), "execution %s claimed at %v, before its RunAfter %v", e.ID, now, e.RunAfter)
+			}
 		}
 	}
 

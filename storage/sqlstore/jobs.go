@@ -10,20 +10,26 @@ import (
 	"github.com/actiontrigger/actiontrigger/flow"
 )
 
-const jobCols = "id, execution_id, node_key, node_type, seq, upstream_id, status, result, meta, log, branch, end_, created_at, updated_at"
+const jobCols = "id, execution_id, node_key, node_type, seq, upstream_id, status, result, meta, log, branch, end_, retries, created_at, updated_at"
+
+// jobNCols is the number of columns of jobCols.
+const jobNCols = 15
 
 func scanJob(sc interface{ Scan(...any) error }) (*flow.Job, error) {
 	var j flow.Job
-	var result, meta []byte
+	var result, meta, retries []byte
 	var branch, created, updated sql.NullInt64
 	if err := scan(sc, &j.ID, &j.ExecutionID, &j.NodeKey, &j.NodeType, &j.Seq, &j.UpstreamID, &j.Status, &result, &meta, &j.Log,
-		&branch, &j.End, &created, &updated); err != nil {
+		&branch, &j.End, &retries, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := fromJS(result, &j.Result); err != nil {
 		return nil, err
 	}
 	if err := fromJS(meta, &j.Meta); err != nil {
+		return nil, err
+	}
+	if err := fromRetriesJS(retries, &j); err != nil {
 		return nil, err
 	}
 	if branch.Valid {
@@ -61,8 +67,12 @@ func jobArgs(j *flow.Job) ([]any, error) {
 	if j.Branch != nil {
 		branch = int64(*j.Branch)
 	}
+	retries, err := retriesJS(j)
+	if err != nil {
+		return nil, err
+	}
 	return []any{j.ID, j.ExecutionID, j.NodeKey, j.NodeType, j.Seq, j.UpstreamID, int(j.Status), result, meta, j.Log, branch, j.End,
-		tm(j.CreatedAt), tm(j.UpdatedAt)}, nil
+		retries, tm(j.CreatedAt), tm(j.UpdatedAt)}, nil
 }
 
 func executionExists(ctx context.Context, st *state, q querier, id string) (bool, error) {
@@ -77,7 +87,7 @@ func executionExists(ctx context.Context, st *state, q querier, id string) (bool
 	return true, nil
 }
 
-// maxJobsPerInsert bounds the rows of one INSERT of InsertJobs (14 bound
+// maxJobsPerInsert bounds the rows of one INSERT of InsertJobs (jobNCols bound
 // parameters each), well under the parameter limits of SQLite and PostgreSQL.
 const maxJobsPerInsert = 500
 
@@ -114,7 +124,7 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(" + placeholders(14) + ")")
+			b.WriteString("(" + placeholders(jobNCols) + ")")
 		}
 		b.WriteString(` ON CONFLICT DO NOTHING RETURNING id,
 		EXISTS (SELECT 1 FROM actiontrigger_executions e WHERE e.id = actiontrigger_jobs.execution_id)`)
@@ -125,7 +135,7 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 		orphan := false
 		for k, insert := range inserts {
 			from := k * maxJobsPerInsert
-			flat := make([]any, 0, min(maxJobsPerInsert, len(jobs)-from)*14)
+			flat := make([]any, 0, min(maxJobsPerInsert, len(jobs)-from)*jobNCols)
 			for _, a := range args[from:min(from+maxJobsPerInsert, len(jobs))] {
 				flat = append(flat, a...)
 			}
@@ -186,7 +196,7 @@ func (s *Store) UpdateJob(ctx context.Context, j *flow.Job, expect flow.JobStatu
 		return err
 	}
 	const set = `UPDATE actiontrigger_jobs SET execution_id = ?, node_key = ?, node_type = ?, seq = ?, upstream_id = ?, status = ?,
-		result = ?, meta = ?, log = ?, branch = ?, end_ = ?, created_at = ?, updated_at = ? WHERE id = ? AND status = ?`
+		result = ?, meta = ?, log = ?, branch = ?, end_ = ?, retries = ?, created_at = ?, updated_at = ? WHERE id = ? AND status = ?`
 	args := append(a[1:len(a):len(a)], j.ID, int(expect))
 	return s.write(ctx, false, func(q querier) error {
 		res, err := q.ExecContext(ctx, s.st.q(set+" AND execution_id = ?"), append(args, j.ExecutionID)...)

@@ -10,9 +10,49 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
+// claimPG is ClaimExecutions on PostgreSQL: $1 is now, $2 the limit, $3 the
+// owner, $4 the lease end. The candidates come from two partial indexes, each
+// read in creation order and locked FOR UPDATE SKIP LOCKED: the runnable
+// executions without a timer (actiontrigger_executions_ready), and those whose
+// timer is due (actiontrigger_executions_timers: a range of run_after, so the
+// executions still waiting are never read). The oldest $2 of the two lists are
+// claimed; the other candidates are locked only until the statement ends.
+// The due timers are sorted by "seq + 0", which no index provides: ordered by
+// seq, a generic plan (pgx prepares the statement) may walk the table in seq
+// order instead, reading every execution, because it cannot tell how few
+// timers are due at $1.
+const claimPG = `WITH r AS (SELECT seq FROM actiontrigger_executions
+		WHERE runnable AND run_after IS NULL AND (lease_owner = '' OR lease_until IS NULL OR lease_until < $1)
+		ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),
+	t AS (SELECT seq FROM actiontrigger_executions
+		WHERE runnable AND run_after IS NOT NULL AND run_after <= $1 AND (lease_owner = '' OR lease_until IS NULL OR lease_until < $1)
+		ORDER BY seq + 0 LIMIT $2 FOR UPDATE SKIP LOCKED),
+	c AS (SELECT seq FROM r UNION ALL SELECT seq FROM t ORDER BY seq LIMIT $2)
+	UPDATE actiontrigger_executions e SET lease_owner = $3, lease_until = $4, attempt = e.attempt + 1
+	FROM c WHERE e.seq = c.seq RETURNING `
+
+// claimSQLite is ClaimExecutions on SQLite (one writer at a time), from the
+// same two indexes as claimPG (and sorting the due timers by "seq + 0" too,
+// lest the planner walk the table by seq). Its arguments are the owner, the lease end,
+// then now, the limit, now, now, the limit and the limit.
+const claimSQLite = `UPDATE actiontrigger_executions SET lease_owner = ?, lease_until = ?, attempt = attempt + 1
+	WHERE seq IN (SELECT seq FROM (SELECT seq FROM actiontrigger_executions
+			WHERE runnable AND run_after IS NULL AND (lease_owner = '' OR lease_until IS NULL OR lease_until < ?)
+			ORDER BY seq LIMIT ?)
+		UNION ALL SELECT seq FROM (SELECT seq FROM actiontrigger_executions
+			WHERE runnable AND run_after IS NOT NULL AND run_after <= ? AND (lease_owner = '' OR lease_until IS NULL OR lease_until < ?)
+			ORDER BY seq + 0 LIMIT ?)
+		ORDER BY seq LIMIT ?) RETURNING `
+
+var (
+	claimPGQuery     = claimPG + prefixCols("e.", execCols)
+	claimSQLiteQuery = claimSQLite + execCols
+)
+
 // ClaimExecutions claims up to p.Limit runnable executions whose lease is
-// empty or ended, oldest first, in one statement: PostgreSQL locks the
-// candidates with FOR UPDATE SKIP LOCKED, SQLite runs one writer at a time.
+// empty or ended and whose RunAfter is not after p.Now, oldest first, in one
+// statement: PostgreSQL locks the candidates with FOR UPDATE SKIP LOCKED,
+// SQLite runs one writer at a time.
 func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*flow.Execution, error) {
 	if p.Owner == "" {
 		return nil, errors.New("sqlstore: ClaimExecutions: empty owner")
@@ -20,23 +60,10 @@ func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	var query string
-	if s.st.d == PostgreSQL {
-		query = `WITH c AS (SELECT seq FROM actiontrigger_executions
-			WHERE runnable AND (lease_owner = '' OR lease_until IS NULL OR lease_until < ?)
-			ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED)
-		UPDATE actiontrigger_executions e SET lease_owner = ?, lease_until = ?, attempt = e.attempt + 1
-		FROM c WHERE e.seq = c.seq RETURNING ` + prefixCols("e.", execCols)
-	} else {
-		query = `UPDATE actiontrigger_executions SET lease_owner = ?, lease_until = ?, attempt = attempt + 1
-		WHERE seq IN (SELECT seq FROM actiontrigger_executions
-			WHERE runnable AND (lease_owner = '' OR lease_until IS NULL OR lease_until < ?)
-			ORDER BY seq LIMIT ?) RETURNING ` + execCols
-	}
 	now, until := p.Now.UnixMicro(), tm(p.LeaseUntil)
-	args := []any{now, p.Limit, p.Owner, until}
+	query, args := claimPGQuery, []any{now, p.Limit, p.Owner, until}
 	if s.st.d == SQLite {
-		args = []any{p.Owner, until, now, p.Limit}
+		query, args = claimSQLiteQuery, []any{p.Owner, until, now, p.Limit, now, now, p.Limit, p.Limit}
 	}
 	type claimed struct {
 		e   *flow.Execution
@@ -45,7 +72,7 @@ func (s *Store) ClaimExecutions(ctx context.Context, p storage.ClaimParams) ([]*
 	var out []claimed
 	err := s.writeAuto(ctx, func(q querier) error {
 		out = out[:0]
-		rows, err := q.QueryContext(ctx, s.st.q(query), args...)
+		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {
 			return s.st.mapErr(err, "claim executions")
 		}

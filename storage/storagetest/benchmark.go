@@ -81,6 +81,45 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 		b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "claims/s")
 	})
 
+	// Claim100Waiting is Claim100 behind 10,000 older executions waiting
+	// out a timer (RunAfter) that never comes due: what a claim pays for
+	// executions that are runnable but not yet due.
+	b.Run("Claim100Waiting", func(b *testing.B) {
+		s, w := setup(b)
+		ctx := context.Background()
+		far := base.Add(1000 * time.Hour)
+		for from := 0; from < 10_000; from += 1000 {
+			err := s.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+				for i := range 1000 {
+					e := newExecution(w, from+i)
+					e.RunAfter = far
+					if err := tx.InsertExecution(ctx, e); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		insertRunnable(b, s, w, 10_000, 100)
+		now := base
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			now = now.Add(time.Second)
+			got, err := s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "bench", Limit: 100, Now: now, LeaseUntil: now.Add(time.Millisecond)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(got) != 100 {
+				b.Fatalf("claimed %d, want 100", len(got))
+			}
+		}
+		b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "claims/s")
+	})
+
 	b.Run("InsertJob", func(b *testing.B) {
 		s, w := setup(b)
 		ctx := context.Background()

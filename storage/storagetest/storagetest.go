@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("BatchUpdate", func(t *testing.T) { testBatchUpdate(t, newStore) })
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { testQueue(t, newStore) })
+	t.Run("Timers", func(t *testing.T) { testTimers(t, newStore) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, newStore) })
 	t.Run("SharedCommit", func(t *testing.T) { testSharedCommit(t, newStore) })
 	t.Run("Tasks", func(t *testing.T) { testTasks(t, newStore) })
@@ -214,7 +215,7 @@ func requireWorkflow(t testing.TB, want, got *flow.Workflow, withCounters bool) 
 
 func normExecution(e *flow.Execution) flow.Execution {
 	c := *e
-	for _, p := range []*time.Time{&c.LeaseUntil, &c.CreatedAt, &c.UpdatedAt, &c.StartedAt, &c.ExpiresAt, &c.EndedAt} {
+	for _, p := range []*time.Time{&c.LeaseUntil, &c.CreatedAt, &c.UpdatedAt, &c.StartedAt, &c.ExpiresAt, &c.EndedAt, &c.RunAfter} {
 		*p = normTime(*p)
 	}
 	if len(c.Stack) == 0 {
@@ -239,6 +240,14 @@ func normJob(j *flow.Job) flow.Job {
 	c.UpdatedAt = normTime(c.UpdatedAt)
 	if len(c.Meta) == 0 {
 		c.Meta = nil
+	}
+	if len(c.Attempts) == 0 {
+		c.Attempts = nil
+	} else {
+		c.Attempts = append([]flow.Attempt(nil), c.Attempts...)
+		for i := range c.Attempts {
+			c.Attempts[i].At = normTime(c.Attempts[i].At)
+		}
 	}
 	return c
 }

@@ -299,3 +299,94 @@ func TestOpenWithoutMigrate(t *testing.T) {
 	require.Equal(t, s.LatestSchemaVersion(), v)
 	require.NoError(t, s.Close())
 }
+
+// TestMigrateAddsTimersAndRetries upgrades a database of schema 3: its
+// executions and jobs read back without a timer or retries and stay
+// claimable, and take RunAfter, Attempts and Snoozes from then on.
+func TestMigrateAddsTimersAndRetries(t *testing.T) {
+	ctx := t.Context()
+	db, err := sql.Open("pgx", freshSchema(t))
+	require.NoError(t, err)
+	defer db.Close()
+	stmts := []string{"CREATE TABLE actiontrigger_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"}
+	for v, name := range []string{"0001_init.sql", "0002_counter_shards.sql", "0003_owned_tables.sql"} {
+		src, err := os.ReadFile("../migrations/postgres/" + name)
+		require.NoError(t, err)
+		stmts = append(stmts, strings.Split(string(src), ";\n")...)
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO actiontrigger_schema_migrations VALUES (%d, '%s', 0)", v+1, name))
+	}
+	stmts = append(stmts,
+		`INSERT INTO actiontrigger_workflows (id, wf_key, is_current, config, options, nodes, version) VALUES ('w', 'k', TRUE, '{}', '{}', '[]', 1)`,
+		fmt.Sprintf(`INSERT INTO actiontrigger_executions (id, workflow_id, wf_key, status, runnable, created_at)
+			VALUES ('queued', 'w', 'k', %d, TRUE, 1000), ('done', 'w', 'k', %d, FALSE, 2000)`, flow.ExecutionQueueing, flow.ExecutionResolved),
+		fmt.Sprintf(`INSERT INTO actiontrigger_jobs (id, execution_id, node_key, node_type, seq, status, created_at)
+			VALUES ('job', 'done', 'n', 'echo', 1, %d, 3000)`, flow.JobResolved))
+	for _, stmt := range stmts {
+		if strings.TrimSpace(stmt) != "" {
+			_, err := db.Exec(stmt)
+			require.NoError(t, err, stmt)
+		}
+	}
+	s, err := sqlstore.New(db, sqlstore.PostgreSQL)
+	require.NoError(t, err)
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, v)
+	require.NoError(t, s.Migrate(ctx))
+	v, err = s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, s.LatestSchemaVersion(), v)
+
+	var indexes []string
+	rows, err := db.QueryContext(ctx, "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'actiontrigger_executions' ORDER BY indexname")
+	require.NoError(t, err)
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		indexes = append(indexes, name)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"actiontrigger_executions_event", "actiontrigger_executions_key", "actiontrigger_executions_pkey",
+		"actiontrigger_executions_ready", "actiontrigger_executions_seq_key", "actiontrigger_executions_timers",
+		"actiontrigger_executions_workflow"}, indexes)
+
+	checkUpgradedTimers(t, s)
+}
+
+// checkUpgradedTimers checks the rows written at schema 3 and the new fields
+// on them.
+func checkUpgradedTimers(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	e, err := s.GetExecution(ctx, "queued")
+	require.NoError(t, err)
+	require.True(t, e.RunAfter.IsZero())
+	j, err := s.GetJob(ctx, "job")
+	require.NoError(t, err)
+	require.Nil(t, j.Attempts)
+	require.Zero(t, j.Snoozes)
+
+	now := time.UnixMicro(5000).UTC()
+	claimed, err := s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "A", Limit: 5, Now: now, LeaseUntil: now.Add(time.Minute)})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, "queued", claimed[0].ID)
+
+	u := claimed[0].Clone()
+	u.LeaseOwner, u.LeaseUntil = "", time.Time{}
+	u.RunAfter = time.UnixMicro(9_000_001).UTC()
+	require.NoError(t, s.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: "A"}))
+	claimed, err = s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "B", Limit: 5, Now: now, LeaseUntil: now.Add(time.Minute)})
+	require.NoError(t, err)
+	require.Empty(t, claimed)
+	claimed, err = s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "B", Limit: 5, Now: u.RunAfter, LeaseUntil: u.RunAfter.Add(time.Minute)})
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	require.Equal(t, u.RunAfter, claimed[0].RunAfter)
+
+	j.Attempts = []flow.Attempt{{N: 1, Error: "boom", At: time.UnixMicro(4_000_001).UTC()}}
+	j.Snoozes = 2
+	require.NoError(t, s.UpdateJob(ctx, j, flow.JobResolved))
+	got, err := s.GetJob(ctx, "job")
+	require.NoError(t, err)
+	require.Equal(t, j, got)
+}
