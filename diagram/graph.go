@@ -172,9 +172,14 @@ func build(w *flow.Workflow, s settings) *graph {
 	if len(w.Nodes) > 0 {
 		y = bottom + gapY
 	}
-	stop := g.add(&box{id: "stop", kind: kindStop, x: cx - stopW/2, y: y, w: stopW, h: stopH})
-	g.connect(outs, stop)
-	g.height = stop.y + stop.h + margin
+	if len(outs) > 0 {
+		stop := g.add(&box{id: "stop", kind: kindStop, x: cx - stopW/2, y: y, w: stopW, h: stopH})
+		g.connect(outs, stop)
+		g.height = stop.y + stop.h + margin
+	} else {
+		// Every path ends at an end node: no edge reaches the end.
+		g.height = bottom + margin
+	}
 
 	if s.overlay {
 		g.mark(latestJobs(s.jobs))

@@ -96,9 +96,11 @@ func writeShape(b *strings.Builder, open, label, closing string) {
 }
 
 // mermaidText escapes s for a quoted Mermaid label: the characters Mermaid's
-// parser or its HTML labels would read (", #, &, <, >, and a leading `, which
-// would start a Markdown string) become entity codes, line breaks become
-// <br/>, other control characters spaces, and invalid UTF-8 U+FFFD.
+// parser, its preprocessing or its HTML labels would read (", #, &, <, >, %,
+// :, and `, which would start a Markdown string) become entity codes, line
+// breaks become <br/>, other control characters spaces, invalid UTF-8 U+FFFD;
+// bidirectional embedding, override and isolate controls, which would reorder
+// the text around them, are dropped.
 func mermaidText(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	var b strings.Builder
@@ -118,9 +120,18 @@ func mermaidText(s string) string {
 			b.WriteString("#gt;")
 		case '`':
 			b.WriteString("#96;")
+		case '%':
+			b.WriteString("#37;") // "%%{...}%%" anywhere would be read as a directive
+		case ':':
+			// Mermaid drops the ";" ending "style ...: ...#...;" on any line,
+			// which would break an entity code after a colon.
+			b.WriteString("#58;")
 		case '\n', '\r', '\u0085', '\u2028', '\u2029':
 			b.WriteString("<br/>")
 		default:
+			if isBidiControl(r) {
+				continue
+			}
 			if unicode.IsControl(r) {
 				r = ' '
 			}
@@ -128,4 +139,10 @@ func mermaidText(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// isBidiControl reports the Unicode bidirectional embedding, override and
+// isolate controls (U+202A-U+202E, U+2066-U+2069).
+func isBidiControl(r rune) bool {
+	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }

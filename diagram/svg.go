@@ -17,7 +17,7 @@ const (
 	titleSize  = 13
 	detailSize = 11
 	labelSize  = 11
-	titleMax   = (boxW - 16) / 7 // characters of a title line that fit a box
+	titleMax   = (boxW - 24) / 8 // width units of a (bold) title line that fit a box
 	detailMax  = (boxW - 16) / 6
 )
 
@@ -191,9 +191,16 @@ func text(x, y, size int, fill string, bold bool, s string) string {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // xmlText escapes s for XML character data and attribute values: &, <, >,
-// quotes and line breaks become references, and characters XML cannot hold
-// (most control characters, invalid UTF-8) U+FFFD.
+// quotes and line breaks become references, characters XML cannot hold (most
+// control characters, invalid UTF-8) U+FFFD, and bidirectional controls are
+// dropped (isBidiControl).
 func xmlText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if isBidiControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder does not fail
 	return b.String()

@@ -177,14 +177,14 @@ func checkDrawing(t *testing.T, b []byte) *drawing {
 	}
 	// Box ids in drawing order: start, n1..nN, stop.
 	byID := map[string]rectangle{}
-	for i, key := range order {
-		switch {
-		case i == 0:
-			byID["start"] = d.boxes[key]
-		case i == len(order)-1:
-			byID["stop"] = d.boxes[key]
+	n := 0
+	for _, key := range order {
+		switch g := d.nodes[key]; {
+		case g.hasClass("node"):
+			n++
+			byID["n"+strconv.Itoa(n)] = d.boxes[key]
 		default:
-			byID["n"+strconv.Itoa(i)] = d.boxes[key]
+			byID[key] = d.boxes[key]
 		}
 	}
 	d.edges = root.find(func(e *elem) bool { return e.name == "g" && e.hasClass("edge") })
@@ -241,6 +241,18 @@ func TestSVGLayoutNested(t *testing.T) {
 	assert.ElementsMatch(t, []string{"true", "false", "true", "false", "0", "1", "2"}, labels)
 }
 
+// A workflow whose every path ends at an end node draws no end box.
+func TestSVGEndsAtEndNode(t *testing.T) {
+	wf := &flow.Workflow{Nodes: []flow.Node{{Key: "c", Type: "condition", Config: map[string]any{"rejectOnFalse": true}, Branches: map[int][]flow.Node{
+		1: {{Key: "yes", Type: "end"}},
+	}}}}
+	d := checkDrawing(t, diagram.SVG(wf))
+	assert.NotContains(t, d.boxes, "stop")
+	assert.Len(t, d.edges, 2)
+	assert.Equal(t, d.boxes["yes"].y1+16+16, d.height) // the branches' join room, the margin
+	assert.NotContains(t, diagram.Mermaid(wf), "stop")
+}
+
 func TestSVGEmpty(t *testing.T) {
 	for _, w := range []*flow.Workflow{nil, {}} {
 		d := checkDrawing(t, diagram.SVG(w))
@@ -254,7 +266,7 @@ func TestSVGEmpty(t *testing.T) {
 // element but the ones it draws, no event handler or reference attribute, and
 // the text reads back as given.
 func TestSVGEscaping(t *testing.T) {
-	evil := `<script>alert(1)</script>`
+	evil := `<script>x()</script>`
 	wf := &flow.Workflow{
 		Title:  `</title><script>alert(1)</script>`,
 		Config: flow.TriggerConfig{Collection: `"><image href="https://example.com/x.png"/>`},
@@ -262,6 +274,7 @@ func TestSVGEscaping(t *testing.T) {
 			{Key: `k" onload="alert(1)`, Title: evil, Type: `t' onclick='x`},
 			{Key: "q", Title: `It's "q" & <b>b</b>`, Type: "x\ny\x00\x1b\xff"},
 			{Key: "cdata", Title: "]]><![CDATA[", Type: "<!-- -->"},
+			{Key: "bidi", Title: "abc\u202edef\u2066g", Type: "x"},
 		},
 	}
 	b := diagram.SVG(wf, diagram.WithJobs([]*flow.Job{{NodeKey: `k" onload="alert(1)`, Status: flow.JobResolved}}))
@@ -291,6 +304,8 @@ func TestSVGEscaping(t *testing.T) {
 	assert.Equal(t, `It's "q" & <b>b</b>`, q[0].text)
 	assert.Equal(t, "x y  \uFFFD", q[1].text, "control characters become spaces, invalid UTF-8 U+FFFD")
 	assert.Equal(t, "]]><![CDATA[", d.nodes["cdata"].find(func(e *elem) bool { return e.name == "text" })[0].text)
+	assert.Equal(t, "abcdefg", d.nodes["bidi"].find(func(e *elem) bool { return e.name == "text" })[0].text, "bidirectional controls dropped")
+	assert.NotContains(t, string(b), "\u202e")
 	start := d.nodes["start"].find(func(e *elem) bool { return e.name == "text" })
 	assert.True(t, strings.HasPrefix(wf.Config.Collection, strings.TrimSuffix(start[0].text, "…")), "the collection, cut to fit: %q", start[0].text)
 	assert.Contains(t, d.nodes["start"].child("title").text, wf.Config.Collection)
