@@ -5,6 +5,7 @@
 //	actiontrigger bench --store memory|sqlite|postgres --n 20000 --workers W
 //	actiontrigger serve [--addr :3000] [--db file.db|postgres-dsn|memory] [--config dir]
 //	actiontrigger load [--url http://host:port --token T] --n 20000 --c 16
+//	actiontrigger diagram [--db ...] [--execution ID] [--format mermaid|svg] <workflow.json | key>
 package main
 
 import (
@@ -27,6 +28,8 @@ commands:
            [--addr :3000] [--db actiontrigger.db | postgres://... | memory] [--config dir]
   load     HTTP load: N creates at concurrency C with one sync workflow bound
            [--url http://host:port --token T --collection C --workflow K] [--n 20000 --c 16]
+  diagram  draw a workflow as Mermaid or SVG: <workflow.json [key] | key>
+           [--db actiontrigger.db | postgres://... | memory] [--execution ID] [--format mermaid|svg]
 `
 
 func main() {
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "load":
 		err = load(ctx, args[1:], stdout)
+	case "diagram":
+		err = drawDiagram(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
