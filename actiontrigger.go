@@ -362,6 +362,28 @@ func (e *Engine) Stop(ctx context.Context) error {
 	return e.pool.Stop(ctx)
 }
 
+// RunDue runs, on the calling goroutine, every async execution that is due
+// at Config.Now (queued, resumed, or waiting on a timer that has passed:
+// a retry backoff, a deadline, a timeout), until none is, and returns how
+// many runs it made. Executions that become due during the call (the next
+// node of a resumed one) run too; those due later wait for a later call.
+// It is what package testkit drives with its fake clock, and lets a host
+// run the queue from its own scheduler instead of Start's workers; it may
+// run beside them (claims are leased). An execution that keeps becoming due
+// at once (a node snoozing for zero time past its cap) stops it after
+// 10,000 runs with an error wrapping executor.ErrRunaway.
+func (e *Engine) RunDue(ctx context.Context) (int, error) {
+	p := &executor.Pool{
+		Store: e.store, Owner: e.owner, Lease: e.cfg.Lease, Handle: e.handle,
+		Executor: e.exec, Logger: e.log, Now: e.cfg.Now, MaxClaims: e.cfg.MaxClaims,
+	}
+	n, err := p.RunDue(ctx, 0)
+	if err != nil {
+		return n, fmt.Errorf("actiontrigger: run due executions: %w", err)
+	}
+	return n, nil
+}
+
 // WaitIdle blocks until no async execution is queued or running in this
 // process's view of the store. Useful in tests, demos and batch jobs.
 func (e *Engine) WaitIdle(ctx context.Context) error {

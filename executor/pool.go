@@ -160,6 +160,48 @@ func (p *Pool) NotifyAt(t time.Time) {
 	})
 }
 
+// ErrRunaway is returned by RunDue when executions keep becoming due again
+// faster than they finish (more runs than its bound).
+var ErrRunaway = errors.New("executor: executions keep becoming due; stopped")
+
+// RunDue claims and runs, one after the other on the calling goroutine,
+// every execution due at p.Now (runnable, RunAfter passed), until a claim
+// returns none, and returns how many it ran. It quarantines as the workers
+// do, and needs no Start: it drives the queue by hand (tests with a fake
+// clock, a host's own scheduler). maxRuns bounds the runs (0: 10,000);
+// past it RunDue stops with ErrRunaway.
+func (p *Pool) RunDue(ctx context.Context, maxRuns int) (int, error) {
+	p.defaults()
+	if maxRuns <= 0 {
+		maxRuns = 10000
+	}
+	n := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		now := p.now()
+		claimed, err := p.Store.ClaimExecutions(ctx, storage.ClaimParams{Owner: p.Owner, Limit: 16, Now: now, LeaseUntil: now.Add(p.Lease)})
+		if err != nil {
+			return n, fmt.Errorf("executor: claim executions: %w", err)
+		}
+		if len(claimed) == 0 {
+			return n, nil
+		}
+		for _, e := range claimed {
+			if e.Attempt > p.MaxClaims {
+				p.quarantine(ctx, e)
+				continue
+			}
+			p.Handle(ctx, e)
+			n++
+		}
+		if n >= maxRuns {
+			return n, fmt.Errorf("%w after %d runs", ErrRunaway, n)
+		}
+	}
+}
+
 // Notify wakes the fetcher: new work may be claimable.
 func (p *Pool) Notify() {
 	if p.wake == nil {
