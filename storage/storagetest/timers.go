@@ -276,7 +276,7 @@ func testTimers(t *testing.T, newStore func(t *testing.T) storage.Store) {
 
 		retried := newJob(e, 1, flow.JobPending)
 		retried.Attempts = []flow.Attempt{
-			{N: 1, Error: `timeout: "upstream" <é>`, At: at(10)},
+			{N: 1, Error: `timeout: "upstream" <é>`, At: at(10), Retried: true},
 			{N: 2, Error: "line\nbreak, \\ backslash and \x00 NUL", At: at(20)},
 		}
 		retried.Snoozes = 3
