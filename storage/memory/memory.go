@@ -294,6 +294,9 @@ const (
 	kindWorkflow  = 'w'
 	kindExecution = 'e'
 	kindRecord    = 'r'
+	// kindCount: the number of records of a collection ("n" collection), so
+	// that an unfiltered page need not count the table.
+	kindCount = 'n'
 )
 
 // get returns the object with the given key as this transaction sees it, or nil.

@@ -315,6 +315,9 @@ func (s *Store) apply(t *txState, p *plan, now *time.Time) (flow.Record, error) 
 	if err := t.put(&recRow{key: key, vals: row}); err != nil {
 		return nil, err
 	}
+	if err := addCount(t, c, 1); err != nil {
+		return nil, err
+	}
 	for _, link := range p.children {
 		if err := s.applyChild(t, row, link, now); err != nil {
 			return nil, err
@@ -826,6 +829,23 @@ func matches(r *recRow, f storage.Filter) bool {
 // go-memdb keys) and counts the matches, without copying any record.
 func pageByKey(t *txState, c *collection, q storage.ListQuery) ([]*recRow, int, error) {
 	var page []*recRow
+	if len(q.Filter) == 0 && q.Limit > 0 {
+		// Unfiltered: the page is the first rows in key order, and the total
+		// is the collection's count, so a page costs the page.
+		n := 0
+		err := t.scan(c.prefix, func(obj row) bool {
+			if n >= q.Offset {
+				page = append(page, obj.(*recRow))
+			}
+			n++
+			return n < q.Offset+q.Limit
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		total, err := recordCount(t, c)
+		return page, total, err
+	}
 	n := 0
 	err := t.scan(c.prefix, func(obj row) bool {
 		r := obj.(*recRow)
@@ -903,4 +923,38 @@ func (h *rowHeap) Pop() any {
 	r := h.rows[len(h.rows)-1]
 	h.rows = h.rows[:len(h.rows)-1]
 	return r
+}
+
+// countRow is the number of records of one collection.
+type countRow struct {
+	key []byte
+	n   int
+}
+
+func (r *countRow) memKey() []byte { return r.key }
+
+func countKey(c *collection) []byte {
+	k := append([]byte{kindCount}, c.prefix[1:]...)
+	return k
+}
+
+// recordCount returns the number of records of c, as t sees it.
+func recordCount(t *txState, c *collection) (int, error) {
+	obj, err := t.get(countKey(c))
+	if err != nil {
+		return 0, err
+	}
+	if r, ok := obj.(*countRow); ok {
+		return r.n, nil
+	}
+	return 0, nil
+}
+
+// addCount adds d to the number of records of c.
+func addCount(t *txState, c *collection, d int) error {
+	n, err := recordCount(t, c)
+	if err != nil {
+		return err
+	}
+	return t.put(&countRow{key: countKey(c), n: n + d})
 }

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -140,6 +141,36 @@ func testRecordsPage(t *testing.T, newStore func(t *testing.T) RecordsStore) {
 			return nil
 		})
 		require.NoError(t, err)
+	})
+
+	// A store may keep each collection's count beside its records (so an
+	// unfiltered page need not count the table): the total stays exact
+	// through rolled-back units of work and nested creates.
+	t.Run("CountKeptExact", func(t *testing.T) {
+		t.Parallel()
+		s := declared(t)
+		seed(t, s)
+		boom := errors.New("boom")
+		err := s.InTx(t.Context(), func(ctx context.Context, tx storage.Store) error {
+			rs := tx.(storage.RecordStore)
+			create(t, rs, "posts", flow.Record{"title": "gone"})
+			_, total := page(t, rs, "posts", storage.ListQuery{Limit: 1})
+			require.Equal(t, 7, total, "inside the unit of work")
+			return boom
+		})
+		require.ErrorIs(t, err, boom)
+		ids, total := page(t, s, "posts", storage.ListQuery{Limit: 1})
+		require.Equal(t, []int64{1}, ids)
+		require.Equal(t, 6, total, "a rolled-back create is not counted")
+		// A nested create counts in both collections.
+		_, before := page(t, s, "categories", storage.ListQuery{Limit: 1})
+		create(t, s, "posts", flow.Record{"title": "n", "category": flow.Record{"title": "new"}})
+		_, total = page(t, s, "posts", storage.ListQuery{Limit: 1})
+		require.Equal(t, 7, total)
+		_, after := page(t, s, "categories", storage.ListQuery{Limit: 1})
+		require.Equal(t, before+1, after)
+		_, total = page(t, s, "posts", storage.ListQuery{Limit: 1, Offset: 6})
+		require.Equal(t, 7, total)
 	})
 
 	t.Run("BadQuery", func(t *testing.T) {
