@@ -195,14 +195,30 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return version, err
 }
 
-// splitStatements splits a migration at semicolons that end a line.
+// splitStatements splits a migration at semicolons that end a line, except
+// inside a dollar-quoted body ($$ ... $$, a PostgreSQL function's).
 func splitStatements(src string) []string {
-	var out []string
-	for _, part := range strings.Split(src, ";\n") {
-		if p := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(part), ";")); p != "" {
+	var (
+		out      []string
+		cur      strings.Builder
+		inDollar bool
+	)
+	flush := func() {
+		if p := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")); p != "" {
 			out = append(out, p)
 		}
+		cur.Reset()
 	}
+	for _, line := range strings.SplitAfter(src, "\n") {
+		cur.WriteString(line)
+		if strings.Count(line, "$$")%2 == 1 {
+			inDollar = !inDollar
+		}
+		if !inDollar && strings.HasSuffix(strings.TrimRight(line, "\n"), ";") && strings.HasSuffix(line, "\n") {
+			flush()
+		}
+	}
+	flush()
 	return out
 }
 

@@ -34,6 +34,9 @@ type collection struct {
 
 	selectList string // quoted columns of fields, in order
 	orderBy    string // quoted key columns
+	// counted: the store created the table and keeps its row count in
+	// actiontrigger_row_counts (set by DeclareCollections).
+	counted bool
 }
 
 // assoc is a compiled association field.
@@ -188,14 +191,49 @@ func (s *Store) recordOwned(ctx context.Context, q querier, table, collection st
 	return s.st.mapErr(err, "record table "+table+" in "+ownedTable)
 }
 
-// owns reports whether the store created table.
-func (s *Store) owns(ctx context.Context, q querier, table string) (bool, error) {
-	var n int
-	err := scan(q.QueryRowContext(ctx, s.st.q("SELECT COUNT(*) FROM "+ownedTable+" WHERE table_name = ?"), table), &n)
+// owns reports whether the store created table, and whether the table's
+// row count is kept (its triggers are installed).
+func (s *Store) owns(ctx context.Context, q querier, table string) (owned, counted bool, err error) {
+	var n, c int
+	err = scan(q.QueryRowContext(ctx, s.st.q("SELECT COUNT(*), COALESCE(MAX(CASE WHEN counted THEN 1 ELSE 0 END), 0) FROM "+ownedTable+" WHERE table_name = ?"), table), &n, &c)
 	if err != nil {
-		return false, s.st.mapErr(err, "read "+ownedTable+" (has Migrate run?)")
+		return false, false, s.st.mapErr(err, "read "+ownedTable+" (has Migrate run?)")
 	}
-	return n > 0, nil
+	return n > 0, c > 0, nil
+}
+
+// keepCount installs the triggers that keep the row count of table, a table
+// the store created, counts its rows once, and records it as counted. It
+// runs under the schema lock; creating a trigger locks the table against
+// writes until the declaration commits, so the first count is exact.
+func (s *Store) keepCount(ctx context.Context, q querier, table string) error {
+	t := quote(table)
+	var stmts []string
+	if s.st.d == PostgreSQL {
+		stmts = []string{
+			"CREATE OR REPLACE TRIGGER actiontrigger_count_ins AFTER INSERT ON " + t + " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
+			"CREATE OR REPLACE TRIGGER actiontrigger_count_del AFTER DELETE ON " + t + " REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
+			"CREATE OR REPLACE TRIGGER actiontrigger_count_trunc AFTER TRUNCATE ON " + t + " FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
+			"DELETE FROM actiontrigger_row_counts WHERE table_name = '" + table + "'",
+			"INSERT INTO actiontrigger_row_counts (table_name, n) SELECT '" + table + "', COUNT(*) FROM " + t,
+			"UPDATE " + ownedTable + " SET counted = true WHERE table_name = '" + table + "'",
+		}
+	} else {
+		stmts = []string{
+			`CREATE TRIGGER IF NOT EXISTS "actiontrigger_count_ins_` + table + `" AFTER INSERT ON ` + t +
+				" BEGIN UPDATE actiontrigger_row_counts SET n = n + 1 WHERE table_name = '" + table + "'; END",
+			`CREATE TRIGGER IF NOT EXISTS "actiontrigger_count_del_` + table + `" AFTER DELETE ON ` + t +
+				" BEGIN UPDATE actiontrigger_row_counts SET n = n - 1 WHERE table_name = '" + table + "'; END",
+			"INSERT OR REPLACE INTO actiontrigger_row_counts (table_name, n) SELECT '" + table + "', COUNT(*) FROM " + t,
+			"UPDATE " + ownedTable + " SET counted = 1 WHERE table_name = '" + table + "'",
+		}
+	}
+	for _, stmt := range stmts {
+		if _, err := q.ExecContext(ctx, stmt); err != nil {
+			return s.st.mapErr(err, "keep the row count of "+table)
+		}
+	}
+	return nil
 }
 
 // tableColumns returns the columns of an existing table (nil: no table).
@@ -238,12 +276,18 @@ func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) ([]st
 				lacking = append(lacking, f)
 			}
 		}
-		if len(lacking) == 0 {
-			return nil, nil
-		}
-		owned, err := s.owns(ctx, q, c.table)
+		owned, counted, err := s.owns(ctx, q, c.table)
 		if err != nil {
 			return nil, err
+		}
+		if owned && !counted {
+			if err := s.keepCount(ctx, q, c.table); err != nil {
+				return nil, err
+			}
+		}
+		c.counted = owned
+		if len(lacking) == 0 {
+			return nil, nil
 		}
 		if !owned {
 			out := make([]string, len(lacking))
@@ -283,6 +327,10 @@ func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) ([]st
 	if err := s.recordOwned(ctx, q, c.table, c.Name); err != nil {
 		return nil, err
 	}
+	if err := s.keepCount(ctx, q, c.table); err != nil {
+		return nil, err
+	}
+	c.counted = true
 	for _, f := range c.Inferred {
 		idx := c.table + "_" + c.colName[f] + "_idx"
 		if _, err := q.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS "+quote(idx)+" ON "+quote(c.table)+" ("+c.col(f)+")"); err != nil {
