@@ -1,0 +1,98 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore/postgres"
+)
+
+// The store keeps the row count of the tables it created, whoever writes
+// them (the host's own SQL included), and counts a host's table with
+// COUNT(*). A table created before schema 5 gets its count at the next
+// declaration.
+func TestRowCounts(t *testing.T) {
+	ctx := t.Context()
+	testDSN(t)
+	dsn := freshSchema(t)
+	s := pgStoreAt(t, dsn)
+	db := s.DB()
+	_, err := db.ExecContext(ctx, `CREATE TABLE hostitems (id BIGINT PRIMARY KEY, title TEXT)`)
+	require.NoError(t, err)
+	no := false
+	cs := []flow.Collection{
+		{Name: "items", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}},
+		{Name: "hostitems", AutoID: &no, Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}},
+	}
+	require.NoError(t, s.DeclareCollections(ctx, cs))
+	total := func(c string) int {
+		t.Helper()
+		_, n, err := s.ListRecordsPage(ctx, c, storage.ListQuery{Limit: 1}, nil)
+		require.NoError(t, err)
+		return n
+	}
+	for i := 0; i < 5; i++ {
+		_, err := s.CreateRecord(ctx, "items", flow.Record{"title": "x"})
+		require.NoError(t, err)
+	}
+	require.Equal(t, 5, total("items"))
+	_, err = db.ExecContext(ctx, `INSERT INTO items (title) VALUES ('a'), ('b')`)
+	require.NoError(t, err)
+	require.Equal(t, 7, total("items"), "the host's own inserts are counted")
+	_, err = db.ExecContext(ctx, `DELETE FROM items WHERE title = 'a'`)
+	require.NoError(t, err)
+	require.Equal(t, 6, total("items"), "and its deletes")
+	_, err = db.ExecContext(ctx, `INSERT INTO hostitems (id, title) VALUES (1, 'a'), (2, 'b')`)
+	require.NoError(t, err)
+	require.Equal(t, 2, total("hostitems"), "a host table is counted with COUNT(*)")
+	var triggers int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.relname = 'hostitems' AND NOT g.tgisinternal`).Scan(&triggers))
+	require.Zero(t, triggers, "no trigger on a table the store did not create")
+
+	// As if the table predated schema 5: no triggers, not counted.
+	for _, stmt := range []string{
+		`DROP TRIGGER actiontrigger_count_ins ON items`, `DROP TRIGGER actiontrigger_count_del ON items`, `DROP TRIGGER actiontrigger_count_trunc ON items`,
+		`DELETE FROM actiontrigger_row_counts`, `UPDATE actiontrigger_owned_tables SET counted = false`,
+	} {
+		_, err = db.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	_, err = db.ExecContext(ctx, `INSERT INTO items (title) VALUES ('c')`)
+	require.NoError(t, err)
+	s2 := pgStoreAt(t, dsn)
+	require.NoError(t, s2.DeclareCollections(ctx, cs))
+	_, n, err := s2.ListRecordsPage(ctx, "items", storage.ListQuery{Limit: 1}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 7, n, "counted again at the next declaration")
+	_, err = db.ExecContext(ctx, `INSERT INTO items (title) VALUES ('d')`)
+	require.NoError(t, err)
+	_, n, err = s2.ListRecordsPage(ctx, "items", storage.ListQuery{Limit: 1}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+
+	// Each statement adds a delta row; writers fold them now and then, and
+	// the sum stays exact.
+	for i := 0; i < 400; i++ {
+		_, err = db.ExecContext(ctx, `INSERT INTO items (title) VALUES ('e')`)
+		require.NoError(t, err)
+	}
+	_, n, err = s2.ListRecordsPage(ctx, "items", storage.ListQuery{Limit: 1}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 408, n)
+	var deltas int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM actiontrigger_row_counts WHERE table_name = 'items'`).Scan(&deltas))
+	require.Less(t, deltas, 300, "the deltas were folded")
+}
+
+func pgStoreAt(t *testing.T, dsn string) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
