@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"time"
 
@@ -98,7 +99,7 @@ func (s *stub) Run(ctx context.Context, r *nodes.RunContext, prev *flow.Job) (no
 		c.ExecutionID = r.Execution.ID
 	}
 	if r.Node != nil {
-		c.NodeKey, c.Config = r.Node.Key, r.Node.Config
+		c.NodeKey, c.Config = r.Node.Key, maps.Clone(r.Node.Config)
 	}
 	if prev != nil {
 		c.Prev = prev.Clone()
