@@ -228,6 +228,27 @@ func TestAdvanceToNextTimer_FalseWhenNothingWaitsForATime(t *testing.T) {
 	require.Equal(t, flow.JobPending, kit.Job(id, "m").Status)
 }
 
+// The approval flow of docs/testing.md: the test decides the task as the
+// manager would, then runs the resumed execution.
+func TestApproval_SubmitThenRun(t *testing.T) {
+	kit := testkit.New(t, config(t))
+	save(t, kit, "review", nil, node("m", "manual", map[string]any{"assignees": []any{2},
+		"forms": map[string]any{"decision": map[string]any{"type": "custom", "actions": []any{map[string]any{"key": "approve", "status": 1}}}}}),
+		note("book"))
+	id := trigger(t, kit, "review", 1)
+	kit.RunUntilIdle()
+	manager := actiontrigger.User{ID: 2}
+	tasks, err := kit.Engine.Tasks(t.Context(), manager, actiontrigger.TaskFilter{Statuses: []flow.TaskStatus{flow.TaskPending}})
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	_, err = kit.Engine.SubmitTask(t.Context(), tasks[0].ID, manager, map[string]any{"decision": map[string]any{}, "_": "approve"})
+	require.NoError(t, err)
+	kit.RequireStatus(id, flow.ExecutionStarted)
+	require.Equal(t, 1, kit.RunUntilIdle())
+	kit.RequireStatus(id, flow.ExecutionResolved)
+	kit.RequirePath(id, "m", "book")
+}
+
 func TestStub_ReplacesARegisteredType(t *testing.T) {
 	cfg := config(t)
 	reg := nodes.DefaultRegistry()
