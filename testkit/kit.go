@@ -148,9 +148,11 @@ func New(t TB, cfg actiontrigger.Config, opts ...Option) *Kit {
 	}
 	if len(s.problems) > 0 {
 		t.Fatalf("testkit: %s", strings.Join(s.problems, "; "))
+		return nil
 	}
 	if cfg.Now != nil {
 		t.Fatalf("testkit: Config.Now is set, but the kit's clock is the engine's (start it where you want with testkit.StartAt)")
+		return nil
 	}
 	k := &Kit{Clock: NewClock(s.start), t: t, start: s.start, stubs: map[string]*stub{}}
 	cfg.Now = k.Clock.Now
@@ -169,6 +171,7 @@ func New(t TB, cfg actiontrigger.Config, opts ...Option) *Kit {
 	if err != nil {
 		logs.close()
 		t.Fatalf("testkit: new engine: %v", err)
+		return nil
 	}
 	k.Engine = eng
 	t.Cleanup(func() {
