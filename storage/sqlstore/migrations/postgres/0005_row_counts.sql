@@ -33,7 +33,7 @@ BEGIN
 	END IF;
 	IF random() < 0.02
 		AND current_setting('transaction_isolation') = 'read committed'
-		AND pg_try_advisory_xact_lock(1635017060, hashtext(TG_TABLE_NAME)) THEN
+		AND pg_try_advisory_xact_lock(1635017060, hashtext(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME)) THEN
 		WITH gone AS (DELETE FROM actiontrigger_row_counts WHERE table_name = TG_TABLE_NAME RETURNING n)
 		INSERT INTO actiontrigger_row_counts (table_name, n) SELECT TG_TABLE_NAME, COALESCE(sum(n), 0) FROM gone;
 	END IF;
