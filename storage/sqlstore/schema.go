@@ -210,12 +210,17 @@ func (s *Store) keepCount(ctx context.Context, q querier, table string) error {
 	t := quote(table)
 	var stmts []string
 	if s.st.d == PostgreSQL {
+		// DROP and CREATE rather than CREATE OR REPLACE TRIGGER, which
+		// needs PostgreSQL 14.
 		stmts = []string{
-			"CREATE OR REPLACE TRIGGER actiontrigger_count_ins AFTER INSERT ON " + t + " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
-			"CREATE OR REPLACE TRIGGER actiontrigger_count_del AFTER DELETE ON " + t + " REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
-			"CREATE OR REPLACE TRIGGER actiontrigger_count_trunc AFTER TRUNCATE ON " + t + " FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
+			"DROP TRIGGER IF EXISTS actiontrigger_count_ins ON " + t,
+			"DROP TRIGGER IF EXISTS actiontrigger_count_del ON " + t,
+			"DROP TRIGGER IF EXISTS actiontrigger_count_trunc ON " + t,
+			"CREATE TRIGGER actiontrigger_count_ins AFTER INSERT ON " + t + " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
+			"CREATE TRIGGER actiontrigger_count_del AFTER DELETE ON " + t + " REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
+			"CREATE TRIGGER actiontrigger_count_trunc AFTER TRUNCATE ON " + t + " FOR EACH STATEMENT EXECUTE FUNCTION actiontrigger_count_rows()",
 			"DELETE FROM actiontrigger_row_counts WHERE table_name = '" + table + "'",
-			"INSERT INTO actiontrigger_row_counts (table_name, n) SELECT '" + table + "', COUNT(*) FROM " + t,
+			"INSERT INTO actiontrigger_row_counts (table_name, shard, n) SELECT '" + table + "', pg_backend_pid(), COUNT(*) FROM " + t,
 			"UPDATE " + ownedTable + " SET counted = true WHERE table_name = '" + table + "'",
 		}
 	} else {
@@ -280,12 +285,13 @@ func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) ([]st
 		if err != nil {
 			return nil, err
 		}
-		if owned && !counted {
+		if owned && !counted && !s.st.opts.noRowCounts {
 			if err := s.keepCount(ctx, q, c.table); err != nil {
 				return nil, err
 			}
+			counted = true
 		}
-		c.counted = owned
+		c.counted = counted
 		if len(lacking) == 0 {
 			return nil, nil
 		}
@@ -327,10 +333,12 @@ func (s *Store) ensureTable(ctx context.Context, q querier, c *collection) ([]st
 	if err := s.recordOwned(ctx, q, c.table, c.Name); err != nil {
 		return nil, err
 	}
-	if err := s.keepCount(ctx, q, c.table); err != nil {
-		return nil, err
+	if !s.st.opts.noRowCounts {
+		if err := s.keepCount(ctx, q, c.table); err != nil {
+			return nil, err
+		}
+		c.counted = true
 	}
-	c.counted = true
 	for _, f := range c.Inferred {
 		idx := c.table + "_" + c.colName[f] + "_idx"
 		if _, err := q.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS "+quote(idx)+" ON "+quote(c.table)+" ("+c.col(f)+")"); err != nil {

@@ -93,3 +93,20 @@ func fileStoreAt(t *testing.T, path string) *sqlstore.Store {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// WithoutRowCounts leaves new tables without triggers; their lists count.
+func TestWithoutRowCounts(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "plain.db"), sqlstore.WithoutRowCounts())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.DeclareCollections(ctx, []flow.Collection{{Name: "items", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}}}))
+	var triggers int
+	require.NoError(t, s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'`).Scan(&triggers))
+	require.Zero(t, triggers)
+	_, err = s.DB().ExecContext(ctx, `INSERT INTO items (title) VALUES ('a'), ('b'), ('c')`)
+	require.NoError(t, err)
+	_, n, err := s.ListRecordsPage(ctx, "items", storage.ListQuery{Limit: 1}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+}
