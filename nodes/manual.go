@@ -379,11 +379,11 @@ func (p *ManualPlan) Submit(ctx context.Context, sp *SubmitContext) (*Decision, 
 	}
 	// After an escalation only the tasks of the current round count, and
 	// their assignees are the escalation's.
-	round := readDeadline(j.Meta)
-	if round.round > 0 && !slices.Contains(round.tasks, t.ID) {
+	dl := readDeadline(j.Meta)
+	if dl.round > 0 && !slices.Contains(dl.tasks, t.ID) {
 		return nil, fmt.Errorf("task %s is of an earlier round of its job, before an escalation: %w", t.ID, ErrInvalidSubmission)
 	}
-	if t.UserID != sp.UserID || !slices.Contains(p.roundAssignees(round.round, sp.Scope), sp.UserID) {
+	if t.UserID != sp.UserID || !slices.Contains(p.roundAssignees(dl.round, sp.Scope), sp.UserID) {
 		return nil, fmt.Errorf("user %q is not the assignee of task %s: %w", sp.UserID, t.ID, ErrForbidden)
 	}
 	submitted, _ := sp.Submission[form.Key].(map[string]any)
@@ -437,7 +437,7 @@ func (p *ManualPlan) Submit(ctx context.Context, sp *SubmitContext) (*Decision, 
 	}
 	tasks := all[:0]
 	for _, x := range all {
-		if round.round > 0 && !slices.Contains(round.tasks, x.ID) {
+		if dl.round > 0 && !slices.Contains(dl.tasks, x.ID) {
 			continue // closed by an escalation
 		}
 		if x.ID == nt.ID {
