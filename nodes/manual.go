@@ -54,7 +54,7 @@ type manualConfig struct {
 	Title     string                `json:"title"`
 	Schema    any                   `json:"schema"`
 	Forms     map[string]manualForm `json:"forms"`
-	// Deadline is decoded on its own (decodeDeadline), so that its errors
+	// Deadline is decoded on its own (compileDeadline), so that its errors
 	// name its fields.
 	Deadline json.RawMessage `json:"deadline"`
 }
