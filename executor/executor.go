@@ -632,6 +632,7 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 		if exp := e.ExpiresAt; !exp.IsZero() && (at.IsZero() || exp.Before(at)) {
 			at = exp
 		}
+		at = ceilMilli(at)
 		if !at.IsZero() || e.ResumeJobID != "" {
 			e.Runnable, e.RunAfter = true, at
 		}
@@ -685,6 +686,18 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 	p.exec = e
 	p.deleted = del
 	return nil
+}
+
+// ceilMilli rounds t up to a whole millisecond. A store keeps times to the
+// millisecond at least (storage.ExecutionStore) and claims a timer when the
+// truncated time is due: a timer armed between two milliseconds would be
+// claimed before its time, find nothing due (wake) and be armed again, at
+// once, until the clock passed it; with a fake clock, for good.
+func ceilMilli(t time.Time) time.Time {
+	if r := t.Truncate(time.Millisecond); r.Before(t) {
+		return r.Add(time.Millisecond)
+	}
+	return t
 }
 
 // release clears the lease of an execution that has nothing to run.

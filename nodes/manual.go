@@ -2,10 +2,12 @@ package nodes
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -52,6 +54,9 @@ type manualConfig struct {
 	Title     string                `json:"title"`
 	Schema    any                   `json:"schema"`
 	Forms     map[string]manualForm `json:"forms"`
+	// Deadline is decoded on its own (compileDeadline), so that its errors
+	// name its fields.
+	Deadline json.RawMessage `json:"deadline"`
 }
 
 type manualForm struct {
@@ -75,6 +80,9 @@ type ManualPlan struct {
 	assignees *expression.Template
 	title     *expression.Template
 	forms     map[string]*ManualFormPlan
+	// deadline is the first round's deadline (nil: none); escalations
+	// follow its then chain.
+	deadline *deadlinePlan
 }
 
 // ManualFormPlan is one compiled form of a manual node.
@@ -172,11 +180,15 @@ func (Manual) Compile(c *CompileContext, node *flow.Node) (any, error) {
 		}
 		p.forms[key] = fp
 	}
+	if p.deadline, err = compileDeadline(c, node, "config.deadline", cfg.Deadline); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
 // Run implements Instruction: it resolves at once without assignees, and
-// otherwise saves one PENDING task per assignee and pauses.
+// otherwise saves one PENDING task per assignee and pauses. With a deadline,
+// the job's Meta holds when it falls due (see Wake).
 func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, error) {
 	p := r.Compiled.(*ManualPlan)
 	rendered, err := p.assignees.RenderChecked(r.Scope)
@@ -187,30 +199,59 @@ func (Manual) Run(ctx context.Context, r *RunContext, _ *flow.Job) (Result, erro
 	if len(users) == 0 {
 		return Resolved(nil), nil
 	}
-	tv, err := p.title.RenderChecked(r.Scope)
-	if err != nil {
-		return Result{}, fmt.Errorf("manual: title: %w", err)
-	}
-	title, _ := tv.(string)
-	now := r.Now
-	for _, u := range users {
-		t := &flow.Task{
-			ID: newTaskID(), JobID: r.JobID, ExecutionID: r.Execution.ID, WorkflowID: r.Workflow.ID,
-			WorkflowKey: r.Workflow.Key, NodeKey: r.Node.Key, UserID: u, Title: title,
-			Status: flow.TaskPending, CreatedAt: now, UpdatedAt: now,
-		}
-		if r.Tasks == nil {
-			return Result{}, fmt.Errorf("manual: the run context has no tasks to save")
-		}
-		if err := r.Tasks.InsertTask(ctx, t); err != nil {
-			return Result{}, fmt.Errorf("manual: save task for user %s: %w", u, err)
-		}
+	if _, err := p.insertTasks(ctx, r.Tasks, r.Scope, taskOwner{r.JobID, r.Execution, r.Workflow, r.Node.Key}, users, r.Now); err != nil {
+		return Result{}, err
 	}
 	res := Pending(nil)
-	if p.Mode != ModeSingle {
-		res.Result = []any{}
+	if p.deadline != nil {
+		st := deadlineState{}
+		st.arm(p.deadline, r.Now)
+		res.Meta = st.meta(nil)
 	}
+	res.Result = p.initialResult()
 	return res, nil
+}
+
+// initialResult is the result of a job waiting for its first decision.
+func (p *ManualPlan) initialResult() any {
+	if p.Mode != ModeSingle {
+		return []any{}
+	}
+	return nil
+}
+
+// taskOwner is what the tasks of a job point back at.
+type taskOwner struct {
+	jobID     string
+	execution *flow.Execution
+	workflow  *flow.Workflow
+	nodeKey   string
+}
+
+// insertTasks saves one PENDING task per user, titled by the node's title
+// template, and returns them.
+func (p *ManualPlan) insertTasks(ctx context.Context, tasks Tasks, scope expression.Scope, o taskOwner, users []string, now time.Time) ([]*flow.Task, error) {
+	if tasks == nil {
+		return nil, fmt.Errorf("manual: the run context has no tasks to save")
+	}
+	tv, err := p.title.RenderChecked(scope)
+	if err != nil {
+		return nil, fmt.Errorf("manual: title: %w", err)
+	}
+	title, _ := tv.(string)
+	out := make([]*flow.Task, 0, len(users))
+	for _, u := range users {
+		t := &flow.Task{
+			ID: newTaskID(), JobID: o.jobID, ExecutionID: o.execution.ID, WorkflowID: o.workflow.ID,
+			WorkflowKey: o.workflow.Key, NodeKey: o.nodeKey, UserID: u, Title: title,
+			Status: flow.TaskPending, CreatedAt: now, UpdatedAt: now,
+		}
+		if err := tasks.InsertTask(ctx, t); err != nil {
+			return nil, fmt.Errorf("manual: save task for user %s: %w", u, err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // Resume implements Resumer: the job is as the decisive submission left it.
@@ -336,7 +377,13 @@ func (p *ManualPlan) Submit(ctx context.Context, sp *SubmitContext) (*Decision, 
 	if form == nil {
 		return nil, fmt.Errorf("no submitted form has an action %q: %w", actionKey, ErrInvalidSubmission)
 	}
-	if t.UserID != sp.UserID || !slices.Contains(p.Assignees(sp.Scope), sp.UserID) {
+	// After an escalation only the tasks of the current round count, and
+	// their assignees are the escalation's.
+	dl := readDeadline(j.Meta)
+	if dl.round > 0 && !slices.Contains(dl.tasks, t.ID) {
+		return nil, fmt.Errorf("task %s is of an earlier round of its job, before an escalation: %w", t.ID, ErrInvalidSubmission)
+	}
+	if t.UserID != sp.UserID || !slices.Contains(p.roundAssignees(dl.round, sp.Scope), sp.UserID) {
 		return nil, fmt.Errorf("user %q is not the assignee of task %s: %w", sp.UserID, t.ID, ErrForbidden)
 	}
 	submitted, _ := sp.Submission[form.Key].(map[string]any)
@@ -384,14 +431,19 @@ func (p *ManualPlan) Submit(ctx context.Context, sp *SubmitContext) (*Decision, 
 			return nil, err
 		}
 	}
-	tasks, err := sp.Tasks.ListTasks(ctx, storage.TaskFilter{JobID: j.ID})
+	all, err := sp.Tasks.ListTasks(ctx, storage.TaskFilter{JobID: j.ID})
 	if err != nil {
 		return nil, err
 	}
-	for i, x := range tasks {
-		if x.ID == nt.ID {
-			tasks[i] = nt
+	tasks := all[:0]
+	for _, x := range all {
+		if dl.round > 0 && !slices.Contains(dl.tasks, x.ID) {
+			continue // closed by an escalation
 		}
+		if x.ID == nt.ID {
+			x = nt
+		}
+		tasks = append(tasks, x)
 	}
 	nj := j.Clone()
 	nj.UpdatedAt = sp.Now
