@@ -143,3 +143,72 @@ func Example_approvalTimeout() {
 	// after 24h0m0s: ABORTED timeout
 	// 1 aborted task
 }
+
+// An approval that escalates at its deadline: the manager (user 2) is
+// reminded a few hours before it, then, two days after the node ran, their
+// task is closed and the director (user 3) gets one, who approves. Reminders
+// reach Config.OnTaskReminder; every step fires on the kit's clock.
+func Example_approvalEscalates() {
+	t := &exampleT{}
+	defer t.done()
+	kit := testkit.New(t, actiontrigger.Config{Collections: shop(),
+		OnTaskReminder: func(_ context.Context, task *flow.Task) {
+			fmt.Printf("reminder to user %s\n", task.UserID)
+		}})
+
+	ctx := context.Background()
+	_, err := kit.Engine.SaveWorkflow(ctx, flow.Workflow{
+		Key: "review", Enabled: true,
+		Config: flow.TriggerConfig{Collection: "expenses"},
+		Nodes: []flow.Node{{Key: "approve", Type: "manual", Config: map[string]any{
+			"assignees": []any{2},
+			"forms": map[string]any{"decision": map[string]any{"type": "custom", "actions": []any{
+				map[string]any{"key": "approve", "status": 1},
+				map[string]any{"key": "reject", "status": -5},
+			}}},
+			"deadline": map[string]any{
+				"after":        (48 * time.Hour).Milliseconds(),
+				"remindBefore": (4 * time.Hour).Milliseconds(),
+				"action":       "escalate",
+				"assignees":    []any{3},
+			},
+		}}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := kit.Engine.AfterAction(ctx,
+		actiontrigger.Action{Collection: "expenses", Name: actiontrigger.ActionCreate, TriggerWorkflows: "review"},
+		map[string]any{"id": 1, "title": "Flight"}, actiontrigger.User{ID: 1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	id := res.Executions[0].ID
+	pending := func(user int) []*flow.Task {
+		tasks, _ := kit.Engine.Tasks(ctx, actiontrigger.User{ID: user}, actiontrigger.TaskFilter{Statuses: []flow.TaskStatus{flow.TaskPending}})
+		return tasks
+	}
+	kit.RunUntilIdle()
+	fmt.Println("manager:", len(pending(2)), "open task")
+
+	kit.AdvanceToNextTimer() // the reminder, 44h in
+	kit.AdvanceToNextTimer() // the deadline, 48h in
+	fmt.Println("manager:", len(pending(2)), "open task; director:", len(pending(3)))
+
+	tasks := pending(3)
+	_, err = kit.Engine.SubmitTask(ctx, tasks[0].ID, actiontrigger.User{ID: 3},
+		map[string]any{"decision": map[string]any{}, "_": "approve"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	kit.RunUntilIdle()
+	fmt.Println(kit.Execution(id).Status)
+	// Output:
+	// manager: 1 open task
+	// reminder to user 2
+	// manager: 0 open task; director: 1
+	// RESOLVED
+}
