@@ -165,7 +165,20 @@ func TestBrowserApproveAndInspect(t *testing.T) {
 	))
 	signinIn(t, ctx, e, "executions", "tok-root", "")
 	require.Contains(t, text(t, ctx, "#executions"), "ERROR")
+	require.Contains(t, text(t, ctx, "#executions"), "RESOLVED")
 	shot(t, ctx, "executions")
+
+	// The approved execution's page: RESOLVED, its path marked green.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(e.url+execPath(x)),
+		chromedp.WaitVisible(chromedp.CSS(`#jobs`)),
+	))
+	require.Equal(t, "RESOLVED", text(t, ctx, "#execution-status"))
+	resolvedNodes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".diagram g.node.resolved").length`))
+	require.NoError(t, err)
+	require.Equal(t, 3, resolvedNodes, "condition, approval and booking ran")
+	shot(t, ctx, "execution")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(e.url+"executions"), chromedp.WaitVisible(chromedp.CSS(`#executions`))))
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.Search(`//a[contains(., "`+shortID(failed.ID)+`")]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#failure`)),
