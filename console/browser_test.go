@@ -19,23 +19,22 @@ import (
 // go test ./console -run TestBrowser -screenshots ../docs/console
 var screenshots = flag.String("screenshots", "", "write PNG screenshots of the console's main pages to this folder")
 
-// chromium returns the browser the tests drive: $CHROMIUM, else Debian's
-// /usr/bin/chromium. Without one the test skips, except in CI (CI=true),
+// chromium returns the browser the tests drive: $CHROMIUM if set, else
+// Debian's /usr/bin/chromium. Without one the test skips, except in CI (CI=true),
 // where it fails: CI must run the browser tests.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
+	p := "/usr/bin/chromium"
+	if env := os.Getenv("CHROMIUM"); env != "" {
+		p = env
+	}
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		return p
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is missing (/usr/bin/chromium, or $CHROMIUM): CI runs the console's browser tests; install it with apt-get install -y chromium")
+		t.Fatalf("chromium is missing (%s): CI runs the console's browser tests; install it with apt-get install -y chromium", p)
 	}
-	t.Skip("skipping the browser tests: no chromium at /usr/bin/chromium (apt-get install -y chromium, or set $CHROMIUM)")
+	t.Skipf("skipping the browser tests: no chromium at %s (apt-get install -y chromium, or set $CHROMIUM)", p)
 	return ""
 }
 
