@@ -321,6 +321,7 @@ func TestDecideATask(t *testing.T) {
 	require.Contains(t, page.body, `id="task-status">RESOLVED`)
 	require.Contains(t, page.body, `id="execution-status">RESOLVED`)
 	require.NotContains(t, page.body, `name="act"`, "a decided task has no forms")
+	require.Contains(t, page.body, "<dt>action</dt><dd>file</dd>", "the decision shows its action")
 	reviews, err := e.eng.Records().ListRecords(context.Background(), "reviews", nil, nil)
 	require.NoError(t, err)
 	require.Len(t, reviews, 1)

@@ -18,10 +18,9 @@ import (
 
 // inboxView is the inbox page's data.
 type inboxView struct {
-	Done   bool
-	Tasks  []*flow.Task
-	Pager  pager
-	Counts string
+	Done  bool
+	Tasks []*flow.Task
+	Pager pager
 }
 
 // inbox lists the signed-in user's pending tasks (?show=done: decided
@@ -176,7 +175,13 @@ func (c *Console) taskView(ctx context.Context, s *session, t *flow.Task, mine b
 	}
 	if t.Status != flow.TaskPending {
 		if res, ok := t.Result.(map[string]any); ok {
-			tv.Result = recordFields(nil, res)
+			// {"<formKey>": {...}, "_": "<actionKey>"}: the action first.
+			if a, ok := res["_"].(string); ok {
+				tv.Result = append(tv.Result, fieldView{Name: "action", Value: a})
+			}
+			rest := maps.Clone(res)
+			delete(rest, "_")
+			tv.Result = append(tv.Result, recordFields(nil, rest)...)
 		}
 	}
 	if wf != nil && mine && t.Status == flow.TaskPending {
