@@ -390,6 +390,28 @@ func TestAdminRetryAndCancel(t *testing.T) {
 	require.Contains(t, page.body, "2 failed execution(s) queued")
 }
 
+func TestSnoozedJobShowsItsSnoozes(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	x := e.claim("later", "Gateway")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		jobs, err := e.eng.Jobs(context.Background(), x.ID)
+		require.NoError(t, err)
+		if len(jobs) == 1 && jobs[0].Snoozes == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the node did not snooze")
+		time.Sleep(20 * time.Millisecond)
+	}
+	root := e.signin("tok-root", "")
+	page := root.get(execPath(x))
+	mustStatus(t, page, http.StatusOK, "snoozed execution")
+	require.Contains(t, page.body, "snoozes 1")
+	require.Contains(t, page.body, "RETRY_NEEDED")
+	require.Contains(t, page.body, `id="cancel"`, "a waiting execution can be canceled")
+	require.NotContains(t, page.body, `id="retry"`)
+}
+
 func TestWorkflowPages(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.failedExecution()

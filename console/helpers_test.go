@@ -115,6 +115,13 @@ var failWorkflow = flow.Workflow{
 	Nodes:   []flow.Node{{Key: "charge", Type: "fail", Title: "Charge"}},
 }
 
+// laterWorkflow's node asks to run again in an hour (a snooze).
+var laterWorkflow = flow.Workflow{
+	Key: "later", Title: "Wait for the gateway", Enabled: true,
+	Config: flow.TriggerConfig{Collection: "expenses"},
+	Nodes:  []flow.Node{{Key: "poll", Type: "later", Title: "Poll"}},
+}
+
 // failMessage is the error the fail node ends with.
 const failMessage = "card declined by the gateway"
 
@@ -140,6 +147,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	reg := nodes.DefaultRegistry()
+	reg.MustRegister("later", &nodes.Func[struct{}]{Do: func(context.Context, *nodes.FuncRun[struct{}]) (nodes.Result, error) {
+		return nodes.Result{}, nodes.Snooze(time.Hour)
+	}})
 	reg.MustRegister("fail", &nodes.Func[struct{}]{Do: func(context.Context, *nodes.FuncRun[struct{}]) (nodes.Result, error) {
 		return nodes.Result{}, nodes.Permanent(errors.New(failMessage))
 	}})
@@ -178,7 +188,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		srv = httptest.NewServer(mux)
 	}
 	t.Cleanup(srv.Close)
-	for _, wf := range []flow.Workflow{reviewWorkflow(o.title), failWorkflow} {
+	for _, wf := range []flow.Workflow{reviewWorkflow(o.title), failWorkflow, laterWorkflow} {
 		_, err := eng.SaveWorkflow(ctx, wf)
 		require.NoError(t, err)
 	}
