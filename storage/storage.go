@@ -94,6 +94,12 @@ type ExecutionFilter struct {
 	Statuses   []flow.ExecutionStatus
 	// ExpiresBefore selects executions whose non-zero ExpiresAt is before it.
 	ExpiresBefore time.Time
+	// CreatedFrom and CreatedBefore, when not zero, select executions created
+	// at or after CreatedFrom and before CreatedBefore (a half-open range).
+	CreatedFrom, CreatedBefore time.Time
+	// NewestFirst lists in reverse creation order (default: oldest first);
+	// Limit and Offset then page from the newest.
+	NewestFirst bool
 	// Limit caps the result (0: no limit); Offset skips that many first.
 	Limit, Offset int
 }
@@ -123,7 +129,8 @@ type ExecutionStore interface {
 	InsertExecution(ctx context.Context, e *flow.Execution) error
 	// GetExecution returns the execution id, RunAfter included.
 	GetExecution(ctx context.Context, id string) (*flow.Execution, error)
-	// ListExecutions returns matching executions ordered by creation (oldest first).
+	// ListExecutions returns matching executions ordered by creation (oldest
+	// first; newest first with f.NewestFirst).
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]*flow.Execution, error)
 	// UpdateExecution replaces the stored execution e.ID if it still matches
 	// expect: flow.ErrNotFound if missing, flow.ErrLeaseLost if expect.LeaseOwner

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/actiontrigger/actiontrigger"
+	"github.com/actiontrigger/actiontrigger/console"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
 	"github.com/actiontrigger/actiontrigger/storage"
@@ -128,8 +129,15 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(cfg.Grants) == 0 {
 		logger.Warn("no grants: only admin roles may read or write records (add grants.json to the config folder)")
 	}
+	// The web console, behind the API's own authentication and roles.
+	con, err := console.New(eng, api, console.Options{Prefix: "/ui/", Logger: logger})
+	if err != nil {
+		_ = eng.Stop(context.WithoutCancel(ctx))
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
+	mux.Handle("/ui/", con)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -162,6 +170,7 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	for _, wf := range saved {
 		fmt.Fprintf(out, "workflow %s %s\n", wf.Key, wf.Title)
 	}
+	fmt.Fprintf(out, "console: %s/ui/ (sign in with a user's token; with an admin role, root or admin, to see workflows and executions)\n", base)
 	fmt.Fprint(out, curlExamples(base, cfg, saved))
 
 	errc := make(chan error, 1)

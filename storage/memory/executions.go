@@ -144,7 +144,8 @@ func (s *Store) GetExecution(ctx context.Context, id string) (*flow.Execution, e
 	return e, err
 }
 
-// ListExecutions returns copies of the matching executions, oldest first. It
+// ListExecutions returns copies of the matching executions, oldest first
+// (newest first with f.NewestFirst). It
 // scans every execution.
 func (s *Store) ListExecutions(ctx context.Context, f storage.ExecutionFilter) ([]*flow.Execution, error) {
 	var out []*flow.Execution
@@ -160,6 +161,9 @@ func (s *Store) ListExecutions(ctx context.Context, f storage.ExecutionFilter) (
 			return err
 		}
 		slices.SortFunc(rows, func(a, b *execRow) int { return cmp.Compare(a.seq, b.seq) })
+		if f.NewestFirst {
+			slices.Reverse(rows)
+		}
 		rows = page(rows, f.Offset, f.Limit)
 		out = make([]*flow.Execution, len(rows))
 		for i, r := range rows {
@@ -195,6 +199,12 @@ func matchExecution(e *flow.Execution, f *storage.ExecutionFilter) bool {
 		return false
 	}
 	if !f.ExpiresBefore.IsZero() && (e.ExpiresAt.IsZero() || !e.ExpiresAt.Before(f.ExpiresBefore)) {
+		return false
+	}
+	if !f.CreatedFrom.IsZero() && e.CreatedAt.Before(f.CreatedFrom) {
+		return false
+	}
+	if !f.CreatedBefore.IsZero() && !e.CreatedAt.Before(f.CreatedBefore) {
 		return false
 	}
 	return true

@@ -223,11 +223,21 @@ func (s *Store) ListExecutions(ctx context.Context, f storage.ExecutionFilter) (
 	if !f.ExpiresBefore.IsZero() {
 		where, args = append(where, "expires_at IS NOT NULL AND expires_at < ?"), append(args, f.ExpiresBefore.UnixMicro())
 	}
+	if !f.CreatedFrom.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, f.CreatedFrom.UnixMicro())
+	}
+	if !f.CreatedBefore.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, f.CreatedBefore.UnixMicro())
+	}
 	query := "SELECT " + execCols + " FROM actiontrigger_executions"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY seq" + s.st.limitOffset(f.Limit, f.Offset)
+	order := " ORDER BY seq"
+	if f.NewestFirst {
+		order += " DESC"
+	}
+	query += order + s.st.limitOffset(f.Limit, f.Offset)
 	var out []*flow.Execution
 	err := s.read(ctx, func(q querier) error {
 		rows, err := q.QueryContext(ctx, s.st.q(query), args...)

@@ -242,6 +242,13 @@ func testExecutions(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			{"filter then page", storage.ExecutionFilter{Key: "a", Limit: 1, Offset: 1}, ids(e3)},
 			{"offset past the end", storage.ExecutionFilter{Offset: 10}, ids()},
 			{"no match", storage.ExecutionFilter{WorkflowID: newID()}, ids()},
+			{"created from", storage.ExecutionFilter{CreatedFrom: at(12)}, ids(e3, e4, e5)},
+			{"created before", storage.ExecutionFilter{CreatedBefore: at(12)}, ids(e1, e2)},
+			{"created range", storage.ExecutionFilter{CreatedFrom: at(11), CreatedBefore: at(14)}, ids(e2, e3, e4)},
+			{"created range, key", storage.ExecutionFilter{Key: "a", CreatedFrom: at(11), CreatedBefore: at(14)}, ids(e3, e4)},
+			{"newest first", storage.ExecutionFilter{NewestFirst: true}, ids(e5, e4, e3, e2, e1)},
+			{"newest first, paged", storage.ExecutionFilter{NewestFirst: true, Limit: 2, Offset: 1}, ids(e4, e3)},
+			{"newest first, filtered", storage.ExecutionFilter{NewestFirst: true, Key: "a", CreatedBefore: at(13)}, ids(e3, e1)},
 		} {
 			got, err := s.ListExecutions(ctx, tc.f)
 			require.NoError(t, err, tc.name)
