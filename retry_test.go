@@ -258,3 +258,24 @@ func TestRetryExecutions_ByWorkflow(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+// Each backoff timer this process arms wakes its workers on time, without the
+// fallback poll: an earlier timer armed later must not drop a later one
+// (the pool kept only the earliest alarm, so the slow execution below
+// waited for a poll, here an hour away).
+func TestRetry_EveryBackoffTimerFiresWithoutPolling(t *testing.T) {
+	t.Parallel()
+	f := &flaky{failFirst: 1}
+	eng := newEngine(t, started(), withFlaky(f), withConfig(func(c *actiontrigger.Config) { c.PollInterval = time.Hour }))
+	save(t, eng, retryWF("slow", &flow.RetryPolicy{MaxAttempts: 2, InitialInterval: 300, MaxInterval: 300}))
+	save(t, eng, retryWF("fast", &flow.RetryPolicy{MaxAttempts: 2, InitialInterval: 10, MaxInterval: 10}))
+	slow := after(t, eng, createAction("posts", "slow"), flow.Record{"id": 1}, memberA).Executions[0].ID
+	eventually(t, 10*time.Second, func() bool {
+		return !execution(t, eng, slow).RunAfter.IsZero()
+	}, "the slow execution's first attempt did not fail")
+	fast := after(t, eng, createAction("posts", "fast"), flow.Record{"id": 2}, memberA).Executions[0].ID
+	require.Equal(t, flow.ExecutionResolved, waitEnded(t, eng, fast).Status)
+	x := waitEnded(t, eng, slow)
+	require.Equal(t, flow.ExecutionResolved, x.Status)
+	require.Len(t, jobsOf(t, eng, slow)[1].Attempts, 1)
+}
