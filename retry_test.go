@@ -13,6 +13,7 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/storage"
 )
 
 // flaky is a node type that fails a scripted number of times per execution,
@@ -278,4 +279,49 @@ func TestRetry_EveryBackoffTimerFiresWithoutPolling(t *testing.T) {
 	x := waitEnded(t, eng, slow)
 	require.Equal(t, flow.ExecutionResolved, x.Status)
 	require.Len(t, jobsOf(t, eng, slow)[1].Attempts, 1)
+}
+
+// A run that retried a node, went on past it and was cut off (its process
+// died) before its end commits leaves the execution as claimed: STARTED,
+// ResumeJobID still naming the retried job, the jobs after it committed
+// (each node of a non-atomic run commits on its own). Its recovery goes on
+// after the last committed job; resuming the named job again ran the nodes
+// after it a second time.
+func TestRetry_RecoveryAfterARerunWentOnDoesNotRunNodesTwice(t *testing.T) {
+	t.Parallel()
+	st := testStore(t)
+	f := &flaky{failFirst: 1}
+	eng := newEngine(t, started(), withFlaky(f), withConfig(func(c *actiontrigger.Config) { c.Store = st }))
+	w := retryWF("w", fastRetry(3))
+	w.Nodes = append(w.Nodes, n("after", "echo", nil))
+	require.False(t, save(t, eng, w).Atomic, "the flaky node is not atomic: each node commits on its own")
+	res := after(t, eng, createAction("posts", "w"), flow.Record{"id": 1}, memberA)
+	x := waitEnded(t, eng, res.Executions[0].ID)
+	require.Equal(t, flow.ExecutionResolved, x.Status)
+	js := jobsOf(t, eng, x.ID)
+	require.Len(t, js, 3)
+	require.Len(t, js[1].Attempts, 1)
+
+	// Rewind it to what a crash before the run's end leaves: as claimed to
+	// rerun the flaky job, under a lease of a dead process.
+	ctx := testCtx(t)
+	u := x.Clone()
+	u.Status, u.EndedAt = flow.ExecutionStarted, time.Time{}
+	u.Runnable, u.ResumeJobID, u.RunAfter = true, js[1].ID, time.Now().Add(-time.Second)
+	u.LeaseOwner, u.LeaseUntil, u.Attempt = "dead-process", time.Now().Add(-time.Millisecond), 1
+	require.NoError(t, st.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: flow.ExecutionResolved}))
+
+	eventually(t, 10*time.Second, func() bool {
+		return execution(t, eng, x.ID).Status.Ended()
+	}, "the recovered execution did not end")
+	x = execution(t, eng, x.ID)
+	require.Equal(t, flow.ExecutionResolved, x.Status)
+	require.False(t, x.Runnable)
+	got := jobsOf(t, eng, x.ID)
+	var keys []string
+	for _, j := range got {
+		keys = append(keys, j.NodeKey)
+	}
+	require.Equal(t, []string{"before", "f", "after"}, keys, "no node runs twice")
+	require.Equal(t, js[2].UpdatedAt, got[2].UpdatedAt, "the last job is kept as committed")
 }
