@@ -325,3 +325,26 @@ func TestRetry_RecoveryAfterARerunWentOnDoesNotRunNodesTwice(t *testing.T) {
 	require.Equal(t, []string{"before", "f", "after"}, keys, "no node runs twice")
 	require.Equal(t, js[2].UpdatedAt, got[2].UpdatedAt, "the last job is kept as committed")
 }
+
+// After Engine.Retry the node's retry policy counts its attempts anew, on
+// every store: the SQL stores dropped Attempt.Retried, so the attempts of
+// the first round used up the policy of the second.
+func TestEngineRetry_PolicyCountsAnew(t *testing.T) {
+	t.Parallel()
+	f := &flaky{failFirst: 3}
+	eng := newEngine(t, started(), withFlaky(f))
+	save(t, eng, retryWF("w", fastRetry(2)))
+	res := after(t, eng, createAction("posts", "w"), flow.Record{"id": 1}, memberA)
+	x := waitEnded(t, eng, res.Executions[0].ID)
+	require.Equal(t, flow.ExecutionError, x.Status)
+	require.Len(t, jobsOf(t, eng, x.ID)[1].Attempts, 2)
+
+	_, err := eng.Retry(testCtx(t), x.ID)
+	require.NoError(t, err)
+	x = waitEnded(t, eng, x.ID)
+	require.Equal(t, flow.ExecutionResolved, x.Status, "run 3 fails, and the policy allows a second attempt in this round")
+	j := jobsOf(t, eng, x.ID)[1]
+	require.Equal(t, map[string]any{"attempt": 4.0}, asJSON(t, j.Result))
+	require.Len(t, j.Attempts, 3)
+	require.Equal(t, []bool{false, true, false}, []bool{j.Attempts[0].Retried, j.Attempts[1].Retried, j.Attempts[2].Retried})
+}

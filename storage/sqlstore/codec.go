@@ -53,9 +53,10 @@ type retriesDoc struct {
 }
 
 type attemptDoc struct {
-	N     int    `json:"n"`
-	Error string `json:"error,omitempty"`
-	At    *int64 `json:"at,omitempty"`
+	N       int    `json:"n"`
+	Error   string `json:"error,omitempty"`
+	At      *int64 `json:"at,omitempty"`
+	Retried bool   `json:"retried,omitempty"`
 }
 
 // retriesJS encodes a job's Attempts and Snoozes; a job with neither is NULL.
@@ -67,7 +68,7 @@ func retriesJS(j *flow.Job) (any, error) {
 	if len(j.Attempts) > 0 {
 		d.Attempts = make([]attemptDoc, len(j.Attempts))
 		for i, a := range j.Attempts {
-			d.Attempts[i] = attemptDoc{N: a.N, Error: a.Error}
+			d.Attempts[i] = attemptDoc{N: a.N, Error: a.Error, Retried: a.Retried}
 			if !a.At.IsZero() {
 				at := a.At.UnixMicro()
 				d.Attempts[i].At = &at
@@ -90,7 +91,7 @@ func fromRetriesJS(b []byte, j *flow.Job) error {
 	if len(d.Attempts) > 0 {
 		j.Attempts = make([]flow.Attempt, len(d.Attempts))
 		for i, a := range d.Attempts {
-			j.Attempts[i] = flow.Attempt{N: a.N, Error: a.Error}
+			j.Attempts[i] = flow.Attempt{N: a.N, Error: a.Error, Retried: a.Retried}
 			if a.At != nil {
 				j.Attempts[i].At = time.UnixMicro(*a.At).UTC()
 			}
