@@ -38,13 +38,15 @@ import (
 
 // Environment of a child process.
 const (
-	durEnvMode    = "DUR_CHILD_MODE"  // "drain": run workers until no execution is left
-	durEnvStore   = "DUR_CHILD_STORE" // "sqlite" or "postgres"
-	durEnvDB      = "DUR_CHILD_DB"    // SQLite path or PostgreSQL DSN
-	durEnvLease   = "DUR_CHILD_LEASE" // lease (time.ParseDuration)
-	durEnvOut     = "DUR_CHILD_OUT"   // file the child writes its OnRunDone count to
-	durEnvReady   = "DUR_CHILD_READY" // optional file the child creates once its engine exists
-	durEnvGo      = "DUR_CHILD_GO"    // optional file the child waits for before starting workers
+	durEnvMode    = "DUR_CHILD_MODE"   // "drain": run workers until no execution is left
+	durEnvStore   = "DUR_CHILD_STORE"  // "sqlite" or "postgres"
+	durEnvDB      = "DUR_CHILD_DB"     // SQLite path or PostgreSQL DSN
+	durEnvLease   = "DUR_CHILD_LEASE"  // lease (time.ParseDuration)
+	durEnvOut     = "DUR_CHILD_OUT"    // file the child writes its OnRunDone count to
+	durEnvReady   = "DUR_CHILD_READY"  // optional file the child creates once its engine exists
+	durEnvGo      = "DUR_CHILD_GO"     // optional file the child waits for before starting workers
+	durEnvRunLog  = "DUR_CHILD_RUNLOG" // optional file the failfirst nodes append their runs to
+	durEnvTag     = "DUR_CHILD_TAG"    // names the child in the run log
 	durPGEnv      = "ACTIONTRIGGER_TEST_POSTGRES_DSN"
 	durWaitBound  = 2 * time.Minute // every wait of these tests
 	durWorkflowID = "dur-expense-ledger"
@@ -57,6 +59,7 @@ var durLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Lev
 func durCollections() []flow.Collection {
 	return []flow.Collection{
 		{Name: "expenses", Fields: []flow.Field{{Name: "title", Type: flow.FieldString}, {Name: "amount", Type: flow.FieldNumber}}},
+		{Name: "claims", Fields: []flow.Field{{Name: "title", Type: flow.FieldString}, {Name: "fails", Type: flow.FieldInteger}}},
 		{Name: "ledger", Fields: []flow.Field{{Name: "expenseId", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}, {Name: "amount", Type: flow.FieldNumber}}},
 	}
 }
@@ -169,9 +172,12 @@ func TestDurabilityChild(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 
+	reg, closeLog, err := durNodes(os.Getenv(durEnvRunLog), os.Getenv(durEnvTag))
+	require.NoError(t, err)
+	defer closeLog()
 	var done atomic.Int64
 	eng, err := actiontrigger.New(ctx, actiontrigger.Config{
-		Store: store, Collections: durCollections(), Logger: durLogger,
+		Store: store, Collections: durCollections(), Logger: durLogger, Nodes: reg,
 		Workers: 4, Lease: lease, PollInterval: 100 * time.Millisecond,
 		OnRunDone: func(x *flow.Execution) {
 			if x.Status.Ended() {

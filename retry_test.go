@@ -13,6 +13,7 @@ import (
 	"github.com/actiontrigger/actiontrigger"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/storage"
 )
 
 // flaky is a node type that fails a scripted number of times per execution,
@@ -257,4 +258,93 @@ func TestRetryExecutions_ByWorkflow(t *testing.T) {
 	n, err = eng.RetryExecutions(testCtx(t), actiontrigger.RetryFilter{WorkflowKey: "w"})
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+// Each backoff timer this process arms wakes its workers on time, without the
+// fallback poll: an earlier timer armed later must not drop a later one
+// (the pool kept only the earliest alarm, so the slow execution below
+// waited for a poll, here an hour away).
+func TestRetry_EveryBackoffTimerFiresWithoutPolling(t *testing.T) {
+	t.Parallel()
+	f := &flaky{failFirst: 1}
+	eng := newEngine(t, started(), withFlaky(f), withConfig(func(c *actiontrigger.Config) { c.PollInterval = time.Hour }))
+	save(t, eng, retryWF("slow", &flow.RetryPolicy{MaxAttempts: 2, InitialInterval: 300, MaxInterval: 300}))
+	save(t, eng, retryWF("fast", &flow.RetryPolicy{MaxAttempts: 2, InitialInterval: 10, MaxInterval: 10}))
+	slow := after(t, eng, createAction("posts", "slow"), flow.Record{"id": 1}, memberA).Executions[0].ID
+	eventually(t, 10*time.Second, func() bool {
+		return !execution(t, eng, slow).RunAfter.IsZero()
+	}, "the slow execution's first attempt did not fail")
+	fast := after(t, eng, createAction("posts", "fast"), flow.Record{"id": 2}, memberA).Executions[0].ID
+	require.Equal(t, flow.ExecutionResolved, waitEnded(t, eng, fast).Status)
+	x := waitEnded(t, eng, slow)
+	require.Equal(t, flow.ExecutionResolved, x.Status)
+	require.Len(t, jobsOf(t, eng, slow)[1].Attempts, 1)
+}
+
+// A run that retried a node, went on past it and was cut off (its process
+// died) before its end commits leaves the execution as claimed: STARTED,
+// ResumeJobID still naming the retried job, the jobs after it committed
+// (each node of a non-atomic run commits on its own). Its recovery goes on
+// after the last committed job; resuming the named job again ran the nodes
+// after it a second time.
+func TestRetry_RecoveryAfterARerunWentOnDoesNotRunNodesTwice(t *testing.T) {
+	t.Parallel()
+	st := testStore(t)
+	f := &flaky{failFirst: 1}
+	eng := newEngine(t, started(), withFlaky(f), withConfig(func(c *actiontrigger.Config) { c.Store = st }))
+	w := retryWF("w", fastRetry(3))
+	w.Nodes = append(w.Nodes, n("after", "echo", nil))
+	require.False(t, save(t, eng, w).Atomic, "the flaky node is not atomic: each node commits on its own")
+	res := after(t, eng, createAction("posts", "w"), flow.Record{"id": 1}, memberA)
+	x := waitEnded(t, eng, res.Executions[0].ID)
+	require.Equal(t, flow.ExecutionResolved, x.Status)
+	js := jobsOf(t, eng, x.ID)
+	require.Len(t, js, 3)
+	require.Len(t, js[1].Attempts, 1)
+
+	// Rewind it to what a crash before the run's end leaves: as claimed to
+	// rerun the flaky job, under a lease of a dead process.
+	ctx := testCtx(t)
+	u := x.Clone()
+	u.Status, u.EndedAt = flow.ExecutionStarted, time.Time{}
+	u.Runnable, u.ResumeJobID, u.RunAfter = true, js[1].ID, time.Now().Add(-time.Second)
+	u.LeaseOwner, u.LeaseUntil, u.Attempt = "dead-process", time.Now().Add(-time.Millisecond), 1
+	require.NoError(t, st.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: flow.ExecutionResolved}))
+
+	eventually(t, 10*time.Second, func() bool {
+		return execution(t, eng, x.ID).Status.Ended()
+	}, "the recovered execution did not end")
+	x = execution(t, eng, x.ID)
+	require.Equal(t, flow.ExecutionResolved, x.Status)
+	require.False(t, x.Runnable)
+	got := jobsOf(t, eng, x.ID)
+	var keys []string
+	for _, j := range got {
+		keys = append(keys, j.NodeKey)
+	}
+	require.Equal(t, []string{"before", "f", "after"}, keys, "no node runs twice")
+	require.Equal(t, js[2].UpdatedAt, got[2].UpdatedAt, "the last job is kept as committed")
+}
+
+// After Engine.Retry the node's retry policy counts its attempts anew, on
+// every store: the SQL stores dropped Attempt.Retried, so the attempts of
+// the first round used up the policy of the second.
+func TestEngineRetry_PolicyCountsAnew(t *testing.T) {
+	t.Parallel()
+	f := &flaky{failFirst: 3}
+	eng := newEngine(t, started(), withFlaky(f))
+	save(t, eng, retryWF("w", fastRetry(2)))
+	res := after(t, eng, createAction("posts", "w"), flow.Record{"id": 1}, memberA)
+	x := waitEnded(t, eng, res.Executions[0].ID)
+	require.Equal(t, flow.ExecutionError, x.Status)
+	require.Len(t, jobsOf(t, eng, x.ID)[1].Attempts, 2)
+
+	_, err := eng.Retry(testCtx(t), x.ID)
+	require.NoError(t, err)
+	x = waitEnded(t, eng, x.ID)
+	require.Equal(t, flow.ExecutionResolved, x.Status, "run 3 fails, and the policy allows a second attempt in this round")
+	j := jobsOf(t, eng, x.ID)[1]
+	require.Equal(t, map[string]any{"attempt": 4.0}, asJSON(t, j.Result))
+	require.Len(t, j.Attempts, 3)
+	require.Equal(t, []bool{false, true, false}, []bool{j.Attempts[0].Retried, j.Attempts[1].Retried, j.Attempts[2].Retried})
 }

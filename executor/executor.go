@@ -385,8 +385,16 @@ func (p *proc) process(ctx context.Context) error {
 	if p.expired() {
 		return p.exit(ctx, flow.JobAborted, flow.ReasonTimeout)
 	}
-	if e.ResumeJobID != "" {
-		return p.resume(ctx, e.ResumeJobID)
+	if id := e.ResumeJobID; id != "" {
+		if j := p.findJob(id); j == nil || j.Seq >= last.Seq {
+			return p.resume(ctx, id)
+		}
+		// A run that resumed the job went on past it and died before its
+		// end (a non-atomic run commits node by node, and the execution,
+		// still naming the job, only at its end): recover after the last
+		// committed job, as below, instead of running the nodes after the
+		// resumed job again.
+		p.exec.ResumeJobID = ""
 	}
 	if last == nil {
 		return p.runFrom(ctx, p.plan.head, nil)

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -68,9 +69,25 @@ type Pool struct {
 	workWG   sync.WaitGroup
 	started  bool
 	// alarm wakes the fetcher at alarmAt, the earliest timer NotifyAt was
-	// told of (guarded by mu).
+	// told of; alarms holds every later one, armed in turn when the alarm
+	// fires (guarded by mu).
 	alarm   *time.Timer
 	alarmAt time.Time
+	alarms  timeHeap
+}
+
+// timeHeap is a min-heap of times (container/heap).
+type timeHeap []time.Time
+
+func (h timeHeap) Len() int           { return len(h) }
+func (h timeHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 // waiter is a WaitIdle call: it is released by the first empty claim that
@@ -135,8 +152,9 @@ func (p *Pool) Start(ctx context.Context) {
 
 // NotifyAt wakes the fetcher at t: an execution becomes claimable then (its
 // RunAfter). It is a hint for timers this process armed, which then fire on
-// time; the fallback poll finds every due execution anyway, up to
-// PollInterval late.
+// time, each of them (an earlier timer armed later does not drop this one);
+// the fallback poll finds every due execution anyway, up to PollInterval
+// late.
 func (p *Pool) NotifyAt(t time.Time) {
 	d := t.Sub(p.now())
 	if d <= 0 {
@@ -146,18 +164,45 @@ func (p *Pool) NotifyAt(t time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.alarm != nil && !p.alarmAt.After(t) {
-		return // an earlier (or the same) wake is armed
+		heap.Push(&p.alarms, t) // armed when the earlier alarm fires
+		return
 	}
 	if p.alarm != nil {
 		p.alarm.Stop()
+		heap.Push(&p.alarms, p.alarmAt)
 	}
+	p.armLocked(t, d)
+}
+
+// armLocked sets the alarm to fire after d, for the timer at t.
+func (p *Pool) armLocked(t time.Time, d time.Duration) {
 	p.alarmAt = t
-	p.alarm = time.AfterFunc(d, func() {
+	var timer *time.Timer
+	timer = time.AfterFunc(d, func() {
 		p.mu.Lock()
+		if p.alarm != timer {
+			p.mu.Unlock()
+			return // stopped, or replaced by an earlier alarm
+		}
+		// The timers up to this one (or up to now) are due: this wake-up
+		// claims them all. Arm the next.
 		p.alarm, p.alarmAt = nil, time.Time{}
+		now := p.now()
+		due := t
+		if now.After(due) {
+			due = now
+		}
+		for p.alarms.Len() > 0 && !p.alarms[0].After(due) {
+			heap.Pop(&p.alarms)
+		}
+		if p.alarms.Len() > 0 {
+			next := heap.Pop(&p.alarms).(time.Time)
+			p.armLocked(next, next.Sub(now))
+		}
 		p.mu.Unlock()
 		p.Notify()
 	})
+	p.alarm = timer
 }
 
 // ErrRunaway is returned by RunDue when executions keep becoming due again
@@ -230,6 +275,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		p.alarm.Stop()
 		p.alarm, p.alarmAt = nil, time.Time{}
 	}
+	p.alarms = nil
 	p.mu.Unlock()
 	p.stopping.Store(true)
 	p.cancel()

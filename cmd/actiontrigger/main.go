@@ -2,7 +2,7 @@
 //
 //	actiontrigger demo [--db file.db|postgres-dsn|memory]   run the expense-claim scenario
 //	actiontrigger migrate --db file.db|postgres-dsn          apply the SQL store's migrations
-//	actiontrigger bench --store memory|sqlite|postgres --n 20000 --workers W
+//	actiontrigger bench --store memory|sqlite|postgres --n 20000 --workers W [--fail-first]
 //	actiontrigger serve [--addr :3000] [--db file.db|postgres-dsn|memory] [--config dir]
 //	actiontrigger load [--url http://host:port --token T] --n 20000 --c 16
 //	actiontrigger diagram [--db ...] [--execution ID] [--format mermaid|svg] <workflow.json | key>
@@ -24,6 +24,7 @@ commands:
            [--db actiontrigger-demo.db | postgres://... | memory]
   migrate  apply the SQL store's migrations: --db file.db | postgres://...
   bench    burn-down throughput: --store memory|sqlite|postgres --n 20000 --workers W
+           [--fail-first: paired with a node failing its first attempt, the cost of a retry]
   serve    the HTTP API (NocoBase-compatible routes) with the expense-claim example
            [--addr :3000] [--db actiontrigger.db | postgres://... | memory] [--config dir]
   load     HTTP load: N creates at concurrency C with one sync workflow bound

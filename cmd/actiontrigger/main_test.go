@@ -42,3 +42,22 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("unknown command: code %d, stderr %q", code, errOut.String())
 	}
 }
+
+// bench --fail-first drains both workflows and checks itself: every
+// execution RESOLVED, and exactly one retry per execution of the second.
+func TestBenchFailFirst(t *testing.T) {
+	for _, store := range []string{"memory", "sqlite"} {
+		t.Run(store, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run(context.Background(), []string{"bench", "--store", store, "--n", "300", "--batch", "100", "--fail-first"}, &out, &errOut); code != 0 {
+				t.Fatalf("bench exited %d: %s\n%s", code, errOut.String(), out.String())
+			}
+			got := out.String()
+			for _, want := range []string{"passing node: total 300 executions", "failing first attempt: total 300 executions", "paired: fail-first/passing rate"} {
+				if !strings.Contains(got, want) {
+					t.Errorf("bench output lacks %q\n%s", want, got)
+				}
+			}
+		})
+	}
+}

@@ -53,11 +53,10 @@ type retriesDoc struct {
 }
 
 type attemptDoc struct {
-	N     int    `json:"n"`
-	Error string `json:"error,omitempty"`
-	At    *int64 `json:"at,omitempty"`
-	// Retried: Engine.Retry ran the node again after this attempt.
-	Retried bool `json:"retried,omitempty"`
+	N       int    `json:"n"`
+	Error   string `json:"error,omitempty"`
+	At      *int64 `json:"at,omitempty"`
+	Retried bool   `json:"retried,omitempty"`
 }
 
 // retriesJS encodes a job's Attempts and Snoozes; a job with neither is NULL.
