@@ -143,12 +143,30 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 	if owner == "" {
 		return append([]string(nil), ids...), nil
 	}
-	args := make([]any, 0, len(ids)+2)
-	args = append(args, tm(until), owner)
-	for _, id := range ids {
-		args = append(args, id)
+	args := make([]any, 0, len(ids)+3)
+	var query string
+	if s.st.d == PostgreSQL {
+		// The heartbeat must not wait for the rows a unit of work of this
+		// process is writing (a batch updating the same executions locks
+		// them in its own order: waiting here could deadlock with it). It
+		// extends the leases of the rows it can lock at once and reports
+		// as held every execution the owner holds in its snapshot: a row
+		// being written now is extended by the next beat, if still held.
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		args = append(args, owner, owner, tm(until))
+		query = s.st.q("WITH mine AS (SELECT id FROM actiontrigger_executions WHERE id IN (" + placeholders(len(ids)) + ") AND lease_owner = ?), " +
+			"locked AS (SELECT id FROM actiontrigger_executions WHERE id IN (SELECT id FROM mine) AND lease_owner = ? FOR UPDATE SKIP LOCKED), " +
+			"upd AS (UPDATE actiontrigger_executions e SET lease_until = ? FROM locked WHERE e.id = locked.id RETURNING e.id) " +
+			"SELECT id FROM mine")
+	} else {
+		args = append(args, tm(until), owner)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		query = s.st.q("UPDATE actiontrigger_executions SET lease_until = ? WHERE lease_owner = ? AND id IN (" + placeholders(len(ids)) + ") RETURNING id")
 	}
-	query := s.st.q("UPDATE actiontrigger_executions SET lease_until = ? WHERE lease_owner = ? AND id IN (" + placeholders(len(ids)) + ") RETURNING id")
 	held := make(map[string]bool, len(ids))
 	err := s.writeAuto(ctx, func(q querier) error {
 		clear(held)
