@@ -48,6 +48,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -105,6 +106,14 @@ const statusRunError = "RUN_ERROR"
 // durationBuckets are the histograms' bucket bounds in seconds: from half a
 // millisecond (an inline node) to a minute (a slow service).
 var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// Span start options without attributes, shared: spans get their
+// attributes once started, and only when they record, so that an observer
+// without providers allocates next to nothing.
+var (
+	internalSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+)
 
 // statsTimeout bounds one read of QueueStats by the gauges' callback.
 const statsTimeout = 5 * time.Second
@@ -284,9 +293,11 @@ func (o *Observer) Close() error {
 
 // ActionStart opens the action's span.
 func (o *Observer) ActionStart(ctx context.Context, ev observe.Action) context.Context {
-	ctx, _ = o.tracer.Start(ctx, SpanAction, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
-		AttrCollection.String(ev.Collection), AttrAction.String(ev.Name),
-		AttrWorkflows.Int(ev.Workflows), AttrRecords.Int(ev.Records)))
+	ctx, span := o.tracer.Start(ctx, SpanAction, internalSpan...)
+	if span.IsRecording() {
+		span.SetAttributes(AttrCollection.String(ev.Collection), AttrAction.String(ev.Name),
+			AttrWorkflows.Int(ev.Workflows), AttrRecords.Int(ev.Records))
+	}
 	return ctx
 }
 
@@ -308,26 +319,26 @@ func (o *Observer) ActionEnd(ctx context.Context, ev observe.ActionEnd) {
 // run, of the stored trace context for a queued one.
 func (o *Observer) RunStart(ctx context.Context, ev observe.Run) context.Context {
 	x := ev.Execution
-	if ev.Kind == observe.RunInline || ev.Kind == observe.RunQueued {
+	if (ev.Kind == observe.RunInline || ev.Kind == observe.RunQueued) && o.started.Enabled(ctx) {
 		o.started.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(AttrWorkflowKey.String(x.Key), AttrSync.Bool(x.Sync))))
 	}
-	kind := trace.SpanKindConsumer
-	opts := make([]trace.SpanStartOption, 0, 3)
-	if ev.Kind == observe.RunInline {
-		kind = trace.SpanKindInternal
+	opts := internalSpan
+	if ev.Kind != observe.RunInline {
+		opts = consumerSpan
 	}
 	if x.Trace != "" {
 		if sc := o.extract(x.Trace); sc.IsValid() {
 			if cur := trace.SpanContextFromContext(ctx); cur.IsValid() && !cur.Equal(sc) {
-				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: cur}))
+				opts = append(slices.Clip(opts), trace.WithLinks(trace.Link{SpanContext: cur}))
 			}
 			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
-	opts = append(opts, trace.WithSpanKind(kind), trace.WithAttributes(
-		AttrWorkflowKey.String(x.Key), AttrWorkflowID.String(x.WorkflowID), AttrExecutionID.String(x.ID),
-		AttrRunKind.String(ev.Kind.String()), AttrSync.Bool(x.Sync), AttrClaims.Int(x.Attempt)))
-	ctx, _ = o.tracer.Start(ctx, SpanRun, opts...)
+	ctx, span := o.tracer.Start(ctx, SpanRun, opts...)
+	if span.IsRecording() {
+		span.SetAttributes(AttrWorkflowKey.String(x.Key), AttrWorkflowID.String(x.WorkflowID), AttrExecutionID.String(x.ID),
+			AttrRunKind.String(ev.Kind.String()), AttrSync.Bool(x.Sync), AttrClaims.Int(x.Attempt))
+	}
 	return ctx
 }
 
@@ -337,8 +348,10 @@ func (o *Observer) RunEnd(ctx context.Context, ev observe.RunEnd) {
 	if ev.Outcome != nil {
 		status = ev.Outcome.Status.String()
 	}
-	o.runDur.Record(ctx, ev.Duration.Seconds(), metric.WithAttributeSet(attribute.NewSet(
-		AttrWorkflowKey.String(ev.Execution.Key), AttrRunKind.String(ev.Kind.String()), AttrExecutionStatus.String(status))))
+	if o.runDur.Enabled(ctx) {
+		o.runDur.Record(ctx, ev.Duration.Seconds(), metric.WithAttributeSet(attribute.NewSet(
+			AttrWorkflowKey.String(ev.Execution.Key), AttrRunKind.String(ev.Kind.String()), AttrExecutionStatus.String(status))))
+	}
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
@@ -363,17 +376,21 @@ func reasonSuffix(r string) string {
 
 // NodeStart opens the node's span, whose context the node runs with.
 func (o *Observer) NodeStart(ctx context.Context, ev observe.Node) context.Context {
-	ctx, _ = o.tracer.Start(ctx, SpanNode, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
-		AttrNodeKey.String(ev.Key), AttrNodeType.String(ev.Type), AttrNodeAttempt.Int(ev.Attempt), AttrNodeResume.Bool(ev.Resume),
-		AttrWorkflowKey.String(ev.Execution.Key), AttrExecutionID.String(ev.Execution.ID)))
+	ctx, span := o.tracer.Start(ctx, SpanNode, internalSpan...)
+	if span.IsRecording() {
+		span.SetAttributes(AttrNodeKey.String(ev.Key), AttrNodeType.String(ev.Type), AttrNodeAttempt.Int(ev.Attempt), AttrNodeResume.Bool(ev.Resume),
+			AttrWorkflowKey.String(ev.Execution.Key), AttrExecutionID.String(ev.Execution.ID))
+	}
 	return ctx
 }
 
 // NodeEnd ends the node's span and records its duration.
 func (o *Observer) NodeEnd(ctx context.Context, ev observe.NodeEnd) {
-	o.nodeDur.Record(ctx, ev.Duration.Seconds(), metric.WithAttributeSet(attribute.NewSet(
-		AttrWorkflowKey.String(ev.Execution.Key), AttrNodeKey.String(ev.Key), AttrNodeType.String(ev.Type),
-		AttrJobStatus.String(ev.Status.String()))))
+	if o.nodeDur.Enabled(ctx) {
+		o.nodeDur.Record(ctx, ev.Duration.Seconds(), metric.WithAttributeSet(attribute.NewSet(
+			AttrWorkflowKey.String(ev.Execution.Key), AttrNodeKey.String(ev.Key), AttrNodeType.String(ev.Type),
+			AttrJobStatus.String(ev.Status.String()))))
+	}
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
@@ -398,7 +415,9 @@ func (o *Observer) Claim(ctx context.Context, ev observe.Claim) {
 	case ev.Count == 0:
 		result = "empty"
 	}
-	o.claimDur.Record(ctx, ev.Latency.Seconds(), metric.WithAttributeSet(attribute.NewSet(AttrClaimResult.String(result))))
+	if o.claimDur.Enabled(ctx) {
+		o.claimDur.Record(ctx, ev.Latency.Seconds(), metric.WithAttributeSet(attribute.NewSet(AttrClaimResult.String(result))))
+	}
 	if ev.Count > 0 {
 		o.claimed.Add(ctx, int64(ev.Count))
 	}
@@ -408,7 +427,9 @@ func (o *Observer) Claim(ctx context.Context, ev observe.Claim) {
 // ctx (its run's, or the request's that canceled it).
 func (o *Observer) ExecutionEnd(ctx context.Context, ev observe.ExecutionEnd) {
 	x := ev.Execution
-	o.finished.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(AttrWorkflowKey.String(x.Key), AttrExecutionStatus.String(x.Status.String()))))
+	if o.finished.Enabled(ctx) {
+		o.finished.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(AttrWorkflowKey.String(x.Key), AttrExecutionStatus.String(x.Status.String()))))
+	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		attrs := []attribute.KeyValue{AttrExecutionID.String(x.ID), AttrExecutionStatus.String(x.Status.String())}
 		if x.Reason != "" {
