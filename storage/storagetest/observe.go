@@ -57,16 +57,16 @@ func testTrace(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		return
 	}
 	// Kept (same document, same trace), and cleared.
-	keep, clear := claimed[0].Clone(), got.Clone()
+	keep, cleared := claimed[0].Clone(), got.Clone()
 	keep.Status, keep.StartedAt = flow.ExecutionStarted, at(200)
-	clear.Status, clear.StartedAt, clear.Trace = flow.ExecutionStarted, at(201), ""
+	cleared.Status, cleared.StartedAt, cleared.Trace = flow.ExecutionStarted, at(201), ""
 	errs, err := bu.UpdateExecutions(ctx, []storage.ExecutionUpdate{
 		{Execution: keep, Expect: storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: "A"}, Prev: claimed[0]},
-		{Execution: clear, Expect: storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: "A"}, Prev: got},
+		{Execution: cleared, Expect: storage.ExecutionExpect{Status: flow.ExecutionQueueing, LeaseOwner: "A"}, Prev: got},
 	})
 	require.NoError(t, err)
 	require.Equal(t, []error{nil, nil}, errs)
-	for _, want := range []*flow.Execution{keep, clear} {
+	for _, want := range []*flow.Execution{keep, cleared} {
 		got, err := s.GetExecution(ctx, want.ID)
 		require.NoError(t, err)
 		requireExecution(t, want, got)
