@@ -12,6 +12,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/expression"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/observe"
 	"github.com/actiontrigger/actiontrigger/storage"
 	"github.com/actiontrigger/actiontrigger/storage/memory"
 )
@@ -112,6 +113,15 @@ type Config struct {
 	// this process's workers (ended, or paused again), with the execution as
 	// stored. It runs on the worker: keep it fast (metrics, notifications).
 	OnRunDone func(x *flow.Execution)
+	// Observer, if set, is told of every action that runs workflows, every
+	// run of an execution and of a node, every claim of the queue and every
+	// execution that ends, with the context each runs in: for traces and
+	// metrics (package otelobserve reports them to OpenTelemetry). It also
+	// encodes the trace context of an AfterAction that queues executions,
+	// which is stored with them (flow.Execution.Trace) so that their runs on
+	// the workers join the request's trace. Default: none, which costs
+	// nothing measurable. See docs/observability.md.
+	Observer observe.Observer
 	// Logger receives the engine's logs. Default: slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time. Default: time.Now.
@@ -254,7 +264,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		Collections: collectionSet(e.collections), Check: e.checkTrigger, Logger: e.log,
 		Env: cfg.Env, Now: e.cfg.Now, Owner: e.owner,
 		NodeTimeout: cfg.NodeTimeout, NodeGrace: cfg.NodeTimeoutGrace,
-		OnTaskReminder: cfg.OnTaskReminder,
+		OnTaskReminder: cfg.OnTaskReminder, Observer: cfg.Observer,
 	})
 	if err := e.Refresh(ctx); err != nil {
 		return nil, err
@@ -330,7 +340,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.pool = &executor.Pool{
 		Store: e.store, Owner: e.owner, Workers: e.cfg.Workers, Lease: e.cfg.Lease,
 		PollInterval: e.cfg.PollInterval, Handle: e.handle, Executor: e.exec, Logger: e.log, Now: e.cfg.Now,
-		MaxClaims: e.cfg.MaxClaims,
+		MaxClaims: e.cfg.MaxClaims, Observer: e.cfg.Observer,
 	}
 	e.pool.Start(ctx)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -375,7 +385,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 func (e *Engine) RunDue(ctx context.Context) (int, error) {
 	p := &executor.Pool{
 		Store: e.store, Owner: e.owner, Lease: e.cfg.Lease, Handle: e.handle,
-		Executor: e.exec, Logger: e.log, Now: e.cfg.Now, MaxClaims: e.cfg.MaxClaims,
+		Executor: e.exec, Logger: e.log, Now: e.cfg.Now, MaxClaims: e.cfg.MaxClaims, Observer: e.cfg.Observer,
 	}
 	n, err := p.RunDue(ctx, 0)
 	if err != nil {
@@ -430,7 +440,9 @@ func (e *Engine) handle(ctx context.Context, x *flow.Execution) {
 }
 
 func (e *Engine) failExecution(ctx context.Context, x *flow.Execution, cause error) {
+	var failed *flow.Execution
 	err := e.store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
+		failed = nil
 		cur, err := tx.GetExecution(ctx, x.ID)
 		if err != nil {
 			return err
@@ -443,11 +455,14 @@ func (e *Engine) failExecution(ctx context.Context, x *flow.Execution, cause err
 		u.Reason = "worker: " + cause.Error()
 		u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID, u.RunAfter = false, "", time.Time{}, "", time.Time{}
 		u.EndedAt = e.cfg.Now()
+		failed = u
 		return tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: cur.Status})
 	})
 	if err != nil {
 		e.log.Error("actiontrigger: mark execution failed", "execution", x.ID, "err", err)
+		return
 	}
+	e.observeEnded(ctx, failed)
 }
 
 // afterRun tells this process's pool when an execution that waits on a
@@ -526,6 +541,7 @@ func (e *Engine) abort(ctx context.Context, id, reason string) error {
 	if c, ok := e.running.Load(id); ok {
 		c.(context.CancelFunc)()
 	}
+	e.observeEnded(ctx, aborted)
 	e.deleteIfConfigured(ctx, aborted)
 	return nil
 }
@@ -552,6 +568,14 @@ func (e *Engine) abortIn(ctx context.Context, tx storage.Store, plan *executor.P
 		return nil, err
 	}
 	return u, nil
+}
+
+// observeEnded tells Config.Observer of an execution ended outside a run
+// (nil: none was).
+func (e *Engine) observeEnded(ctx context.Context, x *flow.Execution) {
+	if e.cfg.Observer != nil && x != nil {
+		e.cfg.Observer.ExecutionEnd(ctx, observe.ExecutionEnd{Execution: x})
+	}
 }
 
 func (e *Engine) deleteIfConfigured(ctx context.Context, x *flow.Execution) {

@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/actiontrigger/actiontrigger/executor"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/observe"
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
@@ -66,6 +68,14 @@ func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user 
 	if len(records) == 0 {
 		return res, nil
 	}
+	obs := e.cfg.Observer
+	if obs != nil {
+		ev := observe.Action{Collection: action.Collection, Name: action.Name, Workflows: len(cands), Records: len(records)}
+		actx := obs.ActionStart(ctx, ev)
+		ctx = actx
+		defer endAction(actx, obs, ev, time.Now(), &res, &err)
+	}
+	traced, trace := false, "" // the trace context stored with queued executions
 	stack := flow.StackFrom(ctx)
 	userCtx := e.userContext(user)
 	var (
@@ -101,6 +111,12 @@ func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user 
 				}
 			}
 			if !c.wf.Sync {
+				if obs != nil {
+					if !traced {
+						trace, traced = obs.Trace(ctx), true
+					}
+					x.Trace = trace
+				}
 				x.Status = flow.ExecutionQueueing
 				x.Runnable = true
 				async = append(async, x)
@@ -119,6 +135,23 @@ func (e *Engine) AfterAction(ctx context.Context, action Action, data any, user 
 		return res, err
 	}
 	return res, nil
+}
+
+// endAction tells obs that the AfterAction call of ev returned *res and
+// *err.
+func endAction(ctx context.Context, obs observe.Observer, ev observe.Action, t0 time.Time, res **Result, err *error) {
+	end := observe.ActionEnd{Action: ev, Err: *err, Duration: time.Since(t0)}
+	if r := *res; r != nil {
+		for _, x := range r.Executions {
+			if x.Sync {
+				end.Ran++
+			} else {
+				end.Queued++
+			}
+		}
+		end.Skipped = len(r.Skipped)
+	}
+	obs.ActionEnd(ctx, end)
 }
 
 // runSync runs one sync execution and applies the outcome table of the reference

@@ -15,6 +15,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/expression"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
+	"github.com/actiontrigger/actiontrigger/observe"
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	// Rand returns a number in [0, 1) for the jitter of retry backoffs.
 	// Default: math/rand/v2.Float64.
 	Rand func() float64
+	// Observer, if set, is told of every run of an execution, every run of
+	// a node and every execution that ends in a run (see observe.go).
+	Observer observe.Observer
 }
 
 // Executor walks executions through their plans, and keeps the compiled
@@ -235,6 +239,13 @@ func (x *Executor) newProc(plan *Plan, e *flow.Execution) *proc {
 // the execution is inserted with its outcome. Otherwise it is inserted first and
 // each node commits on its own.
 func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*Outcome, error) {
+	if x.cfg.Observer != nil {
+		return x.observeRun(ctx, observe.RunInline, e, func(ctx context.Context) (*Outcome, error) { return x.runNew(ctx, plan, e) })
+	}
+	return x.runNew(ctx, plan, e)
+}
+
+func (x *Executor) runNew(ctx context.Context, plan *Plan, e *flow.Execution) (*Outcome, error) {
 	now := x.now()
 	e.Status = flow.ExecutionStarted
 	e.StartedAt = now
@@ -282,6 +293,17 @@ func (x *Executor) RunNew(ctx context.Context, plan *Plan, e *flow.Execution) (*
 // job commits on its own (with the side effects of atomic nodes), so a crash
 // never runs a finished node twice.
 func (x *Executor) Process(ctx context.Context, e *flow.Execution) (*Outcome, error) {
+	if x.cfg.Observer != nil {
+		kind := observe.RunResumed
+		if e.Status == flow.ExecutionQueueing {
+			kind = observe.RunQueued
+		}
+		return x.observeRun(ctx, kind, e, func(ctx context.Context) (*Outcome, error) { return x.process(ctx, e) })
+	}
+	return x.process(ctx, e)
+}
+
+func (x *Executor) process(ctx context.Context, e *flow.Execution) (*Outcome, error) {
 	plan, err := x.Plan(ctx, e.WorkflowID)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrNoPlan, e.WorkflowID, err)
@@ -434,9 +456,11 @@ func (p *proc) resume(ctx context.Context, jobID string) error {
 		if err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 			rc := p.runContext(s, tx)
 			rc.JobID = job.ID
-			res, rerr := p.invoke(ctx, s, rc, job, true)
+			nctx, obs := p.startNode(ctx, s, rc, true)
+			res, rerr := p.invoke(nctx, s, rc, job, true)
 			updated = job.Clone()
 			fill(updated, res, rerr)
+			obs.end(nctx, updated.Status, rerr)
 			updated.UpdatedAt = p.x.now()
 			return tx.UpdateJob(ctx, updated, job.Status)
 		}); err != nil {
@@ -529,9 +553,11 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 			// Outside any transaction: the node may be slow.
 			rc := p.runContext(s, p.x.store(ctx))
 			rc.JobID = job.ID
-			res, rerr := p.invoke(ctx, s, rc, prev, false)
+			nctx, obs := p.startNode(ctx, s, rc, false)
+			res, rerr := p.invoke(nctx, s, rc, prev, false)
 			fill(job, res, rerr)
 			p.retryOrFail(s, job, rerr)
+			obs.end(nctx, job.Status, rerr)
 			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 				return tx.InsertJobs(ctx, job)
 			})
@@ -539,9 +565,11 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 				rc := p.runContext(s, tx)
 				rc.JobID = job.ID
-				res, rerr := p.invoke(ctx, s, rc, prev, false)
+				nctx, obs := p.startNode(ctx, s, rc, false)
+				res, rerr := p.invoke(nctx, s, rc, prev, false)
 				fill(job, res, rerr)
 				p.retryOrFail(s, job, rerr)
+				obs.end(nctx, job.Status, rerr)
 				if p.tx != nil {
 					// One unit of work for the run: write the jobs with the outcome.
 					p.pending = append(p.pending, job)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
+	"github.com/actiontrigger/actiontrigger/observe"
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
@@ -51,8 +52,11 @@ type Pool struct {
 	// with flow.ReasonQuarantined, its pending jobs are aborted, and it is
 	// never claimed again. Default DefaultMaxClaims.
 	MaxClaims int
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Observer, if set, is told of every claim (its latency and count) and
+	// of every execution quarantined.
+	Observer observe.Observer
+	Logger   *slog.Logger
+	Now      func() time.Time
 
 	wake     chan struct{}
 	work     chan *flow.Execution
@@ -225,8 +229,7 @@ func (p *Pool) RunDue(ctx context.Context, maxRuns int) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		now := p.now()
-		claimed, err := p.Store.ClaimExecutions(ctx, storage.ClaimParams{Owner: p.Owner, Limit: 16, Now: now, LeaseUntil: now.Add(p.Lease)})
+		claimed, err := p.claim(ctx, ctx, 16)
 		if err != nil {
 			return n, fmt.Errorf("executor: claim executions: %w", err)
 		}
@@ -376,6 +379,20 @@ func (p *Pool) handle(ctx context.Context, e *flow.Execution) {
 	p.Handle(ctx, e)
 }
 
+// claim claims up to limit executions with cctx, and tells the observer
+// (with ctx).
+func (p *Pool) claim(ctx, cctx context.Context, limit int) ([]*flow.Execution, error) {
+	now := p.now()
+	params := storage.ClaimParams{Owner: p.Owner, Limit: limit, Now: now, LeaseUntil: now.Add(p.Lease)}
+	if p.Observer == nil {
+		return p.Store.ClaimExecutions(cctx, params)
+	}
+	t0 := time.Now()
+	claimed, err := p.Store.ClaimExecutions(cctx, params)
+	p.Observer.Claim(ctx, observe.Claim{Limit: limit, Count: len(claimed), Latency: time.Since(t0), Err: err})
+	return claimed, err
+}
+
 // quarantine ends an execution claimed more than MaxClaims times as ERROR
 // instead of running it again.
 func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
@@ -385,8 +402,10 @@ func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
 	if p.Executor != nil {
 		plan, _ = p.Executor.Plan(ctx, e.WorkflowID) // loaded before the unit of work
 	}
+	var quarantined *flow.Execution
 	err := p.Store.InTx(ctx, func(ctx context.Context, tx storage.Store) error {
 		u := e.Clone()
+		quarantined = u
 		u.Status = flow.ExecutionError
 		u.Reason = reason
 		u.Runnable, u.ResumeJobID, u.LeaseOwner, u.LeaseUntil, u.RunAfter = false, "", "", time.Time{}, time.Time{}
@@ -404,6 +423,7 @@ func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
 	}
 	p.Logger.Error("actiontrigger: execution quarantined: its runs never finish; it is ended ERROR and not claimed again",
 		"execution", e.ID, "workflow", e.Key, "attempt", e.Attempt, "maxClaims", p.MaxClaims)
+	observeEnded(ctx, p.Observer, quarantined)
 }
 
 func (p *Pool) fetcher(ctx context.Context) {
@@ -421,12 +441,11 @@ func (p *Pool) fetcher(ctx context.Context) {
 			p.mu.Lock()
 			startSeq := p.regSeq // waiters registered before this claim began
 			p.mu.Unlock()
-			now := p.now()
 			// A claim is not canceled halfway by Stop (a SQL claim whose
 			// statement ran but whose rows were not read would leave
 			// executions leased to nobody); what it returns after Stop is
 			// given back at once.
-			claimed, err := p.Store.ClaimExecutions(context.WithoutCancel(ctx), storage.ClaimParams{Owner: p.Owner, Limit: free, Now: now, LeaseUntil: now.Add(p.Lease)})
+			claimed, err := p.claim(ctx, context.WithoutCancel(ctx), free)
 			if err != nil && ctx.Err() == nil {
 				p.Logger.Error("actiontrigger: claim executions", "err", err)
 			}

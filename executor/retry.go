@@ -111,10 +111,12 @@ func (p *proc) rerun(ctx context.Context, s *Step, job *flow.Job) error {
 	run := func(rc *nodes.RunContext) {
 		rc.JobID = job.ID
 		rc.SetAttempt(attempt)
-		res, rerr := p.invoke(ctx, s, rc, prev, false)
+		nctx, obs := p.startNode(ctx, s, rc, false)
+		res, rerr := p.invoke(nctx, s, rc, prev, false)
 		fill(updated, res, rerr)
 		updated.UpdatedAt = p.x.now()
 		p.retryOrFail(s, updated, rerr)
+		obs.end(nctx, updated.Status, rerr)
 	}
 	var err error
 	if !s.atomic && p.tx == nil {

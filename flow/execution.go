@@ -61,6 +61,12 @@ type Execution struct {
 	// claimed: a durable timer (a node's retry backoff, an approval
 	// deadline, the workflow's timeout while it waits).
 	RunAfter time.Time `json:"runAfter,omitzero"`
+	// Trace is the trace context of the request that queued the execution,
+	// as Config.Observer encoded it (observe.Observer.Trace: a W3C
+	// traceparent, say), so that its runs on the workers join that trace.
+	// Opaque to the engine and the stores, which keep it as written; ""
+	// for none. Not part of the API's JSON.
+	Trace string `json:"-"`
 
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`

@@ -248,6 +248,39 @@ type Queue interface {
 	ReleaseLeases(ctx context.Context, owner string, ids []string) error
 }
 
+// QueueStat is a snapshot of the queue and of the tasks waiting for a
+// decision (QueueStats).
+type QueueStat struct {
+	// Depth counts the executions a claim could take at the time asked:
+	// runnable, due (no RunAfter, or one not after that time) and held by
+	// no valid lease.
+	Depth int
+	// Oldest is when the longest-waiting of them became due: its RunAfter,
+	// or, without one, when it was queued (its UpdatedAt, which the engine
+	// sets whenever it makes an execution runnable). Zero when Depth is 0.
+	Oldest time.Time
+	// Leased counts the runnable executions a worker pool holds: running,
+	// or claimed and waiting for a worker.
+	Leased int
+	// Scheduled counts the runnable executions waiting on a timer that is
+	// not due yet (RunAfter after the time asked).
+	Scheduled int
+	// PendingTasks counts the manual-approval tasks waiting for a decision
+	// (flow.TaskPending).
+	PendingTasks int
+}
+
+// QueueStats is implemented by stores that tell the state of their queue
+// cheaply (storage/memory and storage/sqlstore do), for metrics: package
+// otelobserve reads it at most once per collection of its gauges. It is
+// optional and separate from Queue, so that existing Store implementations
+// and wrappers keep compiling.
+type QueueStats interface {
+	// QueueStats counts the queue as of now (the time a claim would be
+	// made at), outside any unit of work.
+	QueueStats(ctx context.Context, now time.Time) (QueueStat, error)
+}
+
 // Filter selects records: each field must equal the value, or be one of the values
 // when the value is a []any.
 type Filter map[string]any

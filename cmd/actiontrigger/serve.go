@@ -67,6 +67,7 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	idleTimeout := fs.Duration("idle-timeout", 60*time.Second, "how long a connection may wait for its next request (or, new, its first one)")
 	migrate := fs.Bool("migrate", true, "migrate the store's schema at start (under a lock, so processes starting together are safe); with --migrate=false, run `actiontrigger migrate` first: an outdated schema stops the start")
 	maxConns := fs.Int("max-conns", 1000, "connections served at once; more wait in the listen backlog (keep under the file descriptor limit)")
+	metrics := fs.Bool("metrics", false, "serve the engine's metrics (executions, nodes, claims, queue depth, pending tasks) in the Prometheus format at GET /metrics, without authentication")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,7 +111,16 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if c, ok := store.(io.Closer); ok {
 		defer c.Close()
 	}
-	eng, saved, err := startUp(ctx, cfg, actiontrigger.Config{Store: store, Env: cfg.Env, Logger: logger, Workers: *workers})
+	engCfg := actiontrigger.Config{Store: store, Env: cfg.Env, Logger: logger, Workers: *workers}
+	var prom *promMetrics
+	if *metrics {
+		if prom, err = newPromMetrics(store); err != nil {
+			return err
+		}
+		defer func() { _ = prom.close(context.WithoutCancel(ctx)) }()
+		engCfg.Observer = prom.observer
+	}
+	eng, saved, err := startUp(ctx, cfg, engCfg)
 	if err != nil {
 		return err
 	}
@@ -142,6 +152,9 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	if prom != nil {
+		mux.Handle("GET /metrics", prom.handler)
+	}
 	srv := &http.Server{
 		Handler: logRequests(logger, mux),
 		// A new connection that sends nothing is closed after the read
@@ -161,6 +174,9 @@ func serve(ctx context.Context, args []string, out, errOut io.Writer) error {
 	ln := limitListener(tcp, *maxConns)
 	base := "http://" + displayAddr(ln.Addr())
 	fmt.Fprintf(out, "listening on %s (%s)\n", base, storeName)
+	if prom != nil {
+		fmt.Fprintf(out, "metrics: %s/metrics\n", base)
+	}
 	for i, u := range cfg.Users {
 		if i == 0 {
 			fmt.Fprintf(out, "token: %s\n", u.Token)

@@ -271,3 +271,49 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 	}
 	return lost, nil
 }
+
+var _ storage.QueueStats = (*Store)(nil)
+
+// QueueStats counts the queue as of now (storage.QueueStats). It walks the
+// queue, reading the row of each due execution, and every task: O(queue +
+// tasks), under the writer lock, as a claim does.
+func (s *Store) QueueStats(ctx context.Context, now time.Time) (storage.QueueStat, error) {
+	var st storage.QueueStat
+	err := s.write(ctx, func(t *txState) error {
+		st = storage.QueueStat{}
+		q := &t.st.queue
+		for _, ent := range q.order[q.head:] {
+			switch {
+			case ent.gone:
+			case ent.after.After(now):
+				st.Scheduled++
+			case ent.leased(now):
+				st.Leased++
+			default:
+				st.Depth++
+				due := ent.after
+				if due.IsZero() {
+					r, err := getExecRow(t, ent.id)
+					if err != nil {
+						return err
+					}
+					due = r.e.UpdatedAt
+				}
+				if st.Oldest.IsZero() || due.Before(st.Oldest) {
+					st.Oldest = due
+				}
+			}
+		}
+		it, err := t.txn.Get(tableTasks, indexID+"_prefix", []byte(nil))
+		if err != nil {
+			return storageErr(err)
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if raw.(*taskRow).t.Status == flow.TaskPending {
+				st.PendingTasks++
+			}
+		}
+		return nil
+	})
+	return st, err
+}

@@ -82,6 +82,7 @@ type execRun struct {
 	ExpiresAt   any             `json:"expires_at"`
 	EndedAt     any             `json:"ended_at"`
 	RunAfter    any             `json:"run_after"`
+	Trace       any             `json:"trace"`
 	ExpStatus   int             `json:"exp_status"`
 	ExpOwner    string          `json:"exp_owner"`
 }
@@ -97,10 +98,10 @@ const updateExecutionsPG = `UPDATE actiontrigger_executions AS t SET
 	status = v.status, reason = v.reason, sync = v.sync, manually = v.manually, runnable = v.runnable,
 	resume_job_id = v.resume_job_id, lease_owner = v.lease_owner, lease_until = v.lease_until, attempt = v.attempt,
 	created_at = v.created_at, updated_at = v.updated_at, started_at = v.started_at, expires_at = v.expires_at, ended_at = v.ended_at,
-	run_after = v.run_after
+	run_after = v.run_after, trace = v.trace
 	FROM jsonb_to_recordset($1::jsonb) AS v(id TEXT, workflow_id TEXT, wf_key TEXT, event_key TEXT, keep BOOLEAN, context JSONB, stack JSONB,
 		status BIGINT, reason TEXT, sync BOOLEAN, manually BOOLEAN, runnable BOOLEAN, resume_job_id TEXT, lease_owner TEXT, lease_until BIGINT,
-		attempt BIGINT, created_at BIGINT, updated_at BIGINT, started_at BIGINT, expires_at BIGINT, ended_at BIGINT, run_after BIGINT, exp_status BIGINT,
+		attempt BIGINT, created_at BIGINT, updated_at BIGINT, started_at BIGINT, expires_at BIGINT, ended_at BIGINT, run_after BIGINT, trace TEXT, exp_status BIGINT,
 		exp_owner TEXT)
 	WHERE t.id = v.id AND t.status = v.exp_status AND (v.exp_owner = '' OR t.lease_owner = v.exp_owner)
 		AND t.workflow_id = v.workflow_id AND t.event_key = v.event_key
@@ -111,7 +112,7 @@ func (s *Store) updateExecutionsPG(ctx context.Context, us []storage.ExecutionUp
 	rows = rows[:0]
 	for _, u := range us {
 		e := u.Execution
-		if !jsonSafe(e.ID, e.WorkflowID, e.Key, e.EventKey, e.Reason, e.ResumeJobID, e.LeaseOwner, u.Expect.LeaseOwner) {
+		if !jsonSafe(e.ID, e.WorkflowID, e.Key, e.EventKey, e.Reason, e.ResumeJobID, e.LeaseOwner, u.Expect.LeaseOwner, e.Trace) {
 			continue // UpdateExecution writes it, or fails as it would
 		}
 		rows = append(rows, execRun{})
@@ -120,7 +121,7 @@ func (s *Store) updateExecutionsPG(ctx context.Context, us []storage.ExecutionUp
 			Status: int(e.Status), Reason: e.Reason, Sync: e.Sync, Manually: e.Manually, Runnable: e.Runnable,
 			ResumeJobID: e.ResumeJobID, LeaseOwner: e.LeaseOwner, LeaseUntil: tm(e.LeaseUntil), Attempt: e.Attempt,
 			CreatedAt: tm(e.CreatedAt), UpdatedAt: tm(e.UpdatedAt), StartedAt: tm(e.StartedAt), ExpiresAt: tm(e.ExpiresAt),
-			EndedAt: tm(e.EndedAt), RunAfter: tm(e.RunAfter), ExpStatus: int(u.Expect.Status), ExpOwner: u.Expect.LeaseOwner}
+			EndedAt: tm(e.EndedAt), RunAfter: tm(e.RunAfter), Trace: nstr(e.Trace), ExpStatus: int(u.Expect.Status), ExpOwner: u.Expect.LeaseOwner}
 		if !r.Keep {
 			ctxJS, stackJS, err := execDoc(e)
 			if err != nil {
@@ -181,7 +182,7 @@ func jsonSafe(ss ...string) bool {
 // and stack.
 const updateExecutionRow = `UPDATE actiontrigger_executions SET wf_key = ?, status = ?, reason = ?, sync = ?, manually = ?,
 	runnable = ?, resume_job_id = ?, lease_owner = ?, lease_until = ?, attempt = ?, created_at = ?, updated_at = ?, started_at = ?,
-	expires_at = ?, ended_at = ?, run_after = ? WHERE id = ? AND status = ? AND (CAST(? AS TEXT) = '' OR lease_owner = ?) AND workflow_id = ?
+	expires_at = ?, ended_at = ?, run_after = ?, trace = ? WHERE id = ? AND status = ? AND (CAST(? AS TEXT) = '' OR lease_owner = ?) AND workflow_id = ?
 	AND event_key = ?`
 
 // updateExecutionsRows runs the fast path of each update that keeps its
@@ -196,7 +197,7 @@ func (s *Store) updateExecutionsRows(ctx context.Context, us []storage.Execution
 		err := s.writeAuto(ctx, func(q querier) error {
 			res, err := q.ExecContext(ctx, s.st.q(updateExecutionRow), e.Key, int(e.Status), e.Reason, e.Sync, e.Manually,
 				e.Runnable, e.ResumeJobID, e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt),
-				tm(e.ExpiresAt), tm(e.EndedAt), tm(e.RunAfter), e.ID, int(u.Expect.Status), u.Expect.LeaseOwner, u.Expect.LeaseOwner, e.WorkflowID, e.EventKey)
+				tm(e.ExpiresAt), tm(e.EndedAt), tm(e.RunAfter), nstr(e.Trace), e.ID, int(u.Expect.Status), u.Expect.LeaseOwner, u.Expect.LeaseOwner, e.WorkflowID, e.EventKey)
 			if err != nil {
 				return s.st.mapErr(err, "update execution "+e.ID)
 			}

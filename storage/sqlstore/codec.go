@@ -17,6 +17,14 @@ func tm(t time.Time) any {
 	return t.UnixMicro()
 }
 
+// nstr encodes a string; the empty string is NULL.
+func nstr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 // fromTm decodes tm.
 func fromTm(v sql.NullInt64) time.Time {
 	if !v.Valid {

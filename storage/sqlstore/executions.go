@@ -11,16 +11,17 @@ import (
 	"github.com/actiontrigger/actiontrigger/storage"
 )
 
-const execCols = "seq, id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at, run_after"
+const execCols = "seq, id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at, run_after, trace"
 
 func scanExecution(sc interface{ Scan(...any) error }) (*flow.Execution, int64, error) {
 	var e flow.Execution
 	var seq int64
 	var ctxJS, stackJS []byte
 	var leaseUntil, created, updated, started, expires, ended, runAfter sql.NullInt64
+	var trace sql.NullString
 	if err := scan(sc, &seq, &e.ID, &e.WorkflowID, &e.Key, &e.EventKey, &ctxJS, &e.Status, &e.Reason, &e.Sync, &e.Manually,
 		&stackJS, &e.Runnable, &e.ResumeJobID, &e.LeaseOwner, &leaseUntil, &e.Attempt, &created, &updated, &started, &expires, &ended,
-		&runAfter); err != nil {
+		&runAfter, &trace); err != nil {
 		return nil, 0, err
 	}
 	if err := fromJS(ctxJS, &e.Context); err != nil {
@@ -32,6 +33,7 @@ func scanExecution(sc interface{ Scan(...any) error }) (*flow.Execution, int64, 
 	e.LeaseUntil, e.CreatedAt, e.UpdatedAt = fromTm(leaseUntil), fromTm(created), fromTm(updated)
 	e.StartedAt, e.ExpiresAt, e.EndedAt = fromTm(started), fromTm(expires), fromTm(ended)
 	e.RunAfter = fromTm(runAfter)
+	e.Trace = trace.String
 	return &e, seq, nil
 }
 
@@ -71,11 +73,11 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 			return s.insertCountPG(ctx, q, t, e, ctxJS, stackJS)
 		}
 		res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_executions
-			(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at, run_after)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+			(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at, run_after, trace)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 			e.ID, e.WorkflowID, e.Key, e.EventKey, ctxJS, int(e.Status), e.Reason, e.Sync, e.Manually, stackJS, e.Runnable, e.ResumeJobID,
 			e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt), tm(e.ExpiresAt), tm(e.EndedAt),
-			tm(e.RunAfter))
+			tm(e.RunAfter), nstr(e.Trace))
 		if err != nil {
 			return s.st.mapErr(err, "insert execution "+e.ID)
 		}
@@ -107,7 +109,7 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 	})
 }
 
-// insertCountPG inserts an execution and counts it in the shard $22 of its
+// insertCountPG inserts an execution and counts it in the shard $23 of its
 // workflow's counters in one statement (one round trip): the counters move
 // only when the row went in, and a workflow that does not exist counts
 // nothing. FOR KEY SHARE keeps the workflow from being deleted (with its
@@ -116,12 +118,12 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 // It reports whether the row went in and the workflow's
 // key (NULL: no workflow).
 const insertCountPG = `WITH x AS (INSERT INTO actiontrigger_executions
-		(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at, run_after)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT DO NOTHING RETURNING workflow_id),
+		(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at, run_after, trace)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT DO NOTHING RETURNING workflow_id),
 	w AS (SELECT id, wf_key FROM actiontrigger_workflows WHERE id IN (SELECT workflow_id FROM x) FOR KEY SHARE),
-	c AS (INSERT INTO actiontrigger_workflow_counter_shards (workflow_id, shard, executed) SELECT id, $22, 1 FROM w
+	c AS (INSERT INTO actiontrigger_workflow_counter_shards (workflow_id, shard, executed) SELECT id, $23, 1 FROM w
 		ON CONFLICT (workflow_id, shard) DO UPDATE SET executed = actiontrigger_workflow_counter_shards.executed + 1),
-	k AS (INSERT INTO actiontrigger_key_counter_shards (wf_key, shard, executed) SELECT wf_key, $22, 1 FROM w
+	k AS (INSERT INTO actiontrigger_key_counter_shards (wf_key, shard, executed) SELECT wf_key, $23, 1 FROM w
 		ON CONFLICT (wf_key, shard) DO UPDATE SET executed = actiontrigger_key_counter_shards.executed + 1)
 	SELECT EXISTS (SELECT 1 FROM x), (SELECT wf_key FROM w)`
 
@@ -133,7 +135,7 @@ func (s *Store) insertCountPG(ctx context.Context, q querier, t *txState, e *flo
 	err := scan(q.QueryRowContext(ctx, insertCountPG,
 		e.ID, e.WorkflowID, e.Key, e.EventKey, ctxJS, int(e.Status), e.Reason, e.Sync, e.Manually, stackJS, e.Runnable, e.ResumeJobID,
 		e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt), tm(e.ExpiresAt), tm(e.EndedAt),
-		tm(e.RunAfter), s.st.counterShard(t)), &inserted, &key)
+		tm(e.RunAfter), nstr(e.Trace), s.st.counterShard(t)), &inserted, &key)
 	if err != nil {
 		return s.st.mapErr(err, "insert execution "+e.ID)
 	}
@@ -292,10 +294,10 @@ func (s *Store) UpdateExecution(ctx context.Context, e *flow.Execution, expect s
 	}
 	const set = `UPDATE actiontrigger_executions SET workflow_id = ?, wf_key = ?, event_key = ?, context = ?, status = ?, reason = ?, sync = ?, manually = ?,
 		stack = ?, runnable = ?, resume_job_id = ?, lease_owner = ?, lease_until = ?, attempt = ?, created_at = ?, updated_at = ?, started_at = ?,
-		expires_at = ?, ended_at = ?, run_after = ? WHERE id = ? AND status = ? AND (CAST(? AS TEXT) = '' OR lease_owner = ?)`
+		expires_at = ?, ended_at = ?, run_after = ?, trace = ? WHERE id = ? AND status = ? AND (CAST(? AS TEXT) = '' OR lease_owner = ?)`
 	args := []any{e.WorkflowID, e.Key, e.EventKey, ctxJS, int(e.Status), e.Reason, e.Sync, e.Manually, stackJS, e.Runnable, e.ResumeJobID,
 		e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt), tm(e.ExpiresAt), tm(e.EndedAt),
-		tm(e.RunAfter), e.ID, int(expect.Status), expect.LeaseOwner, expect.LeaseOwner}
+		tm(e.RunAfter), nstr(e.Trace), e.ID, int(expect.Status), expect.LeaseOwner, expect.LeaseOwner}
 	return s.writeAuto(ctx, func(q querier) error {
 		// Fast path: the event identity does not move.
 		res, err := q.ExecContext(ctx, s.st.q(set+" AND workflow_id = ? AND event_key = ?"), append(args, e.WorkflowID, e.EventKey)...)

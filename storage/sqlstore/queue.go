@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sort"
 	"time"
@@ -194,4 +195,42 @@ func (s *Store) ExtendLeases(ctx context.Context, owner string, ids []string, un
 		}
 	}
 	return lost, nil
+}
+
+var _ storage.QueueStats = (*Store)(nil)
+
+// queueStats is QueueStats in one statement (both dialects), from the
+// indexes the claim reads and one of the tasks: the due runnable executions
+// come from actiontrigger_executions_ready (no timer) and the due range of
+// actiontrigger_executions_timers, the waiting timers from the rest of that
+// range, the pending tasks from actiontrigger_tasks_pending. Each placeholder
+// is now.
+const queueStats = `SELECT COALESCE(SUM(CASE WHEN q.free THEN 1 ELSE 0 END), 0),
+	MIN(CASE WHEN q.free THEN q.due END),
+	COALESCE(SUM(CASE WHEN q.free THEN 0 ELSE 1 END), 0),
+	(SELECT COUNT(*) FROM actiontrigger_executions WHERE runnable AND run_after IS NOT NULL AND run_after > ?),
+	(SELECT COUNT(*) FROM actiontrigger_tasks WHERE status = 0)
+	FROM (SELECT (lease_owner = '' OR lease_until IS NULL OR lease_until < ?) AS free, updated_at AS due
+			FROM actiontrigger_executions WHERE runnable AND run_after IS NULL
+		UNION ALL SELECT (lease_owner = '' OR lease_until IS NULL OR lease_until < ?) AS free, run_after AS due
+			FROM actiontrigger_executions WHERE runnable AND run_after IS NOT NULL AND run_after <= ?) AS q`
+
+// QueueStats counts the queue as of now (storage.QueueStats) in one
+// statement. It reads every runnable execution that is due or leased and
+// counts the waiting timers and the pending tasks from their indexes: its
+// cost grows with the queue, not with the executions and tasks kept.
+func (s *Store) QueueStats(ctx context.Context, now time.Time) (storage.QueueStat, error) {
+	var st storage.QueueStat
+	n := now.UnixMicro()
+	query := s.st.q(queueStats)
+	err := s.read(ctx, func(q querier) error {
+		var oldest sql.NullInt64
+		var depth, leased, scheduled, tasks int64
+		if err := scan(q.QueryRowContext(ctx, query, n, n, n, n), &depth, &oldest, &leased, &scheduled, &tasks); err != nil {
+			return s.st.mapErr(err, "queue stats")
+		}
+		st = storage.QueueStat{Depth: int(depth), Oldest: fromTm(oldest), Leased: int(leased), Scheduled: int(scheduled), PendingTasks: int(tasks)}
+		return nil
+	})
+	return st, err
 }

@@ -48,6 +48,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { testQueue(t, newStore) })
 	t.Run("Timers", func(t *testing.T) { testTimers(t, newStore) })
+	t.Run("Trace", func(t *testing.T) { testTrace(t, newStore) })
+	t.Run("QueueStats", func(t *testing.T) { testQueueStats(t, newStore) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, newStore) })
 	t.Run("SharedCommit", func(t *testing.T) { testSharedCommit(t, newStore) })
 	t.Run("Tasks", func(t *testing.T) { testTasks(t, newStore) })
