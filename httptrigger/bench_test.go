@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,9 +20,24 @@ import (
 // BenchmarkAPICreateSync is one POST /api/expenses:create binding a sync
 // condition -> create workflow, through the handler (no network): the record,
 // the run and the workflow's record in one unit of work. The parallel variant
-// shows what shared commits buy on SQLite.
+// shows what shared commits buy on SQLite. The postgres variants run when
+// ACTIONTRIGGER_TEST_POSTGRES_DSN names a database (a fresh schema each).
 func BenchmarkAPICreateSync(b *testing.B) {
-	for _, store := range []string{"memory", "sqlite"} {
+	benchAPICreate(b, "?triggerWorkflows=book")
+}
+
+// BenchmarkAPICreateBare is BenchmarkAPICreateSync without the workflow (the
+// host's own write): the pair's difference is the workflow's cost.
+func BenchmarkAPICreateBare(b *testing.B) {
+	benchAPICreate(b, "")
+}
+
+func benchAPICreate(b *testing.B, query string) {
+	stores := []string{"memory", "sqlite"}
+	if os.Getenv(teststores.EnvPostgresDSN) != "" {
+		stores = append(stores, "postgres")
+	}
+	for _, store := range stores {
 		for _, parallel := range []bool{false, true} {
 			name := store
 			if parallel {
@@ -29,14 +45,17 @@ func BenchmarkAPICreateSync(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				var s storage.Store = memory.New()
-				if store == "sqlite" {
+				switch store {
+				case "sqlite":
 					s = teststores.SQLite(b)
+				case "postgres":
+					s = teststores.Postgres(b)
 				}
 				api := benchAPI(b, s)
 				var i atomic.Int64
 				one := func() {
 					n := i.Add(1)
-					r := httptest.NewRequest(http.MethodPost, "/api/expenses:create?triggerWorkflows=book",
+					r := httptest.NewRequest(http.MethodPost, "/api/expenses:create"+query,
 						strings.NewReader(fmt.Sprintf(`{"title": "claim %d", "amount": %d}`, n, n%400)))
 					r.Header.Set("Authorization", "Bearer tok")
 					r.Header.Set("Content-Type", "application/json")
