@@ -692,6 +692,10 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 		if p.insert {
 			// Inserted even when it is deleted at once: the insert counts the run
 			// in the workflow's counters (and so freezes the version).
+			if ej, ok := tx.(storage.ExecutionJobsInserter); ok && !del {
+				// With its jobs, in one round trip where the store can.
+				return ej.InsertExecutionJobs(ctx, e, p.pending...)
+			}
 			if err := tx.InsertExecution(ctx, e); err != nil {
 				return err
 			}

@@ -193,6 +193,20 @@ type BatchUpdater interface {
 	UpdateExecutions(ctx context.Context, us []ExecutionUpdate) (errs []error, err error)
 }
 
+// ExecutionJobsInserter is implemented by stores (and the stores their InTx
+// hands out) that insert a new execution together with its first jobs in fewer
+// round trips (one statement on PostgreSQL). It is optional: callers fall back
+// to InsertExecution and then InsertJobs when a store does not implement it.
+type ExecutionJobsInserter interface {
+	// InsertExecutionJobs does what InsertExecution(e) and then
+	// InsertJobs(jobs...) do, all or nothing: on any error neither the
+	// execution, nor its count, nor any of the jobs is stored. Every job
+	// belongs to e (ExecutionID == e.ID); jobs may be empty. The errors are
+	// theirs: flow.ErrNotFound (no such workflow), flow.ErrDuplicate (the
+	// execution, its event or a job exists).
+	InsertExecutionJobs(ctx context.Context, e *flow.Execution, jobs ...*flow.Job) error
+}
+
 // SameDocument reports whether u's Context and Stack are the very ones of
 // u.Prev (same map, same slice), which UpdateExecutions may then leave as
 // stored.

@@ -69,44 +69,49 @@ func (s *Store) InsertExecution(ctx context.Context, e *flow.Execution) error {
 		return err
 	}
 	return s.writeTx(ctx, false, func(q querier, t *txState) error {
-		if s.st.d == PostgreSQL {
-			return s.insertCountPG(ctx, q, t, e, ctxJS, stackJS)
-		}
-		res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_executions
+		return s.insertExecution(ctx, q, t, e, ctxJS, stackJS)
+	})
+}
+
+// insertExecution is InsertExecution in the transaction of q and t.
+func (s *Store) insertExecution(ctx context.Context, q querier, t *txState, e *flow.Execution, ctxJS, stackJS any) error {
+	if s.st.d == PostgreSQL {
+		return s.insertCountPG(ctx, q, t, e, ctxJS, stackJS)
+	}
+	res, err := q.ExecContext(ctx, s.st.q(`INSERT INTO actiontrigger_executions
 			(id, workflow_id, wf_key, event_key, context, status, reason, sync, manually, stack, runnable, resume_job_id, lease_owner, lease_until, attempt, created_at, updated_at, started_at, expires_at, ended_at, run_after, trace)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
-			e.ID, e.WorkflowID, e.Key, e.EventKey, ctxJS, int(e.Status), e.Reason, e.Sync, e.Manually, stackJS, e.Runnable, e.ResumeJobID,
-			e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt), tm(e.ExpiresAt), tm(e.EndedAt),
-			tm(e.RunAfter), nstr(e.Trace))
-		if err != nil {
+		e.ID, e.WorkflowID, e.Key, e.EventKey, ctxJS, int(e.Status), e.Reason, e.Sync, e.Manually, stackJS, e.Runnable, e.ResumeJobID,
+		e.LeaseOwner, tm(e.LeaseUntil), e.Attempt, tm(e.CreatedAt), tm(e.UpdatedAt), tm(e.StartedAt), tm(e.ExpiresAt), tm(e.EndedAt),
+		tm(e.RunAfter), nstr(e.Trace))
+	if err != nil {
+		return s.st.mapErr(err, "insert execution "+e.ID)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var one int
+		if err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_workflows WHERE id = ?"), e.WorkflowID), &one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
+			}
 			return s.st.mapErr(err, "insert execution "+e.ID)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var one int
-			if err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_workflows WHERE id = ?"), e.WorkflowID), &one); err != nil {
-				if errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
-				}
-				return s.st.mapErr(err, "insert execution "+e.ID)
-			}
-			if err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_executions WHERE id = ?"), e.ID), &one); err == nil {
-				return fmt.Errorf("sqlstore: execution %q: %w", e.ID, flow.ErrDuplicate)
-			}
-			return fmt.Errorf("sqlstore: execution %q: workflow %q already has an execution for event %q: %w", e.ID, e.WorkflowID, e.EventKey, flow.ErrDuplicate)
+		if err := scan(q.QueryRowContext(ctx, s.st.q("SELECT 1 FROM actiontrigger_executions WHERE id = ?"), e.ID), &one); err == nil {
+			return fmt.Errorf("sqlstore: execution %q: %w", e.ID, flow.ErrDuplicate)
 		}
-		// Count it; the counters move last, so their rows stay locked briefly.
-		found, err := s.st.count(ctx, q, e.WorkflowID, s.st.counterShard(t))
-		if err != nil {
-			return s.st.mapErr(err, "count execution "+e.ID)
+		return fmt.Errorf("sqlstore: execution %q: workflow %q already has an execution for event %q: %w", e.ID, e.WorkflowID, e.EventKey, flow.ErrDuplicate)
+	}
+	// Count it; the counters move last, so their rows stay locked briefly.
+	found, err := s.st.count(ctx, q, e.WorkflowID, s.st.counterShard(t))
+	if err != nil {
+		return s.st.mapErr(err, "count execution "+e.ID)
+	}
+	if !found {
+		if _, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_executions WHERE id = ?"), e.ID); err != nil {
+			return s.st.mapErr(err, "insert execution "+e.ID)
 		}
-		if !found {
-			if _, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_executions WHERE id = ?"), e.ID); err != nil {
-				return s.st.mapErr(err, "insert execution "+e.ID)
-			}
-			return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
-		}
-		return nil
-	})
+		return fmt.Errorf("sqlstore: execution %q: workflow %q: %w", e.ID, e.WorkflowID, flow.ErrNotFound)
+	}
+	return nil
 }
 
 // insertCountPG inserts an execution and counts it in the shard $23 of its
@@ -139,6 +144,13 @@ func (s *Store) insertCountPG(ctx context.Context, q querier, t *txState, e *flo
 	if err != nil {
 		return s.st.mapErr(err, "insert execution "+e.ID)
 	}
+	return s.insertCountOutcomePG(ctx, q, e, inserted, key)
+}
+
+// insertCountOutcomePG turns what insertCountPG's statement reported (whether
+// the row went in, the workflow's key) into InsertExecution's outcome, taking
+// the row back when its workflow does not exist.
+func (s *Store) insertCountOutcomePG(ctx context.Context, q querier, e *flow.Execution, inserted bool, key sql.NullString) error {
 	if !inserted {
 		var one int
 		if err := scan(q.QueryRowContext(ctx, "SELECT 1 FROM actiontrigger_workflows WHERE id = $1", e.WorkflowID), &one); err != nil {

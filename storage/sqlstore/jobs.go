@@ -93,25 +93,39 @@ const maxJobsPerInsert = 500
 
 // InsertJobs stores new jobs, all or none.
 func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
+	args, err := jobsArgs(jobs)
+	if err != nil || len(jobs) == 0 {
+		return err
+	}
+	return s.write(ctx, false, func(q querier) error {
+		return s.insertJobs(ctx, q, jobs, args)
+	})
+}
+
+// jobsArgs checks jobs (no id twice) and returns the column values of each.
+func jobsArgs(jobs []*flow.Job) ([][]any, error) {
 	args := make([][]any, len(jobs))
 	for i, j := range jobs {
 		if err := checkJob(j); err != nil {
-			return err
+			return nil, err
 		}
 		for k := 0; k < i; k++ {
 			if jobs[k].ID == j.ID {
-				return fmt.Errorf("sqlstore: job %q given twice: %w", j.ID, flow.ErrDuplicate)
+				return nil, fmt.Errorf("sqlstore: job %q given twice: %w", j.ID, flow.ErrDuplicate)
 			}
 		}
 		a, err := jobArgs(j)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		args[i] = a
 	}
-	if len(jobs) == 0 {
-		return nil
-	}
+	return args, nil
+}
+
+// insertJobs is InsertJobs in the transaction of q (or on its own), with
+// args from jobsArgs.
+func (s *Store) insertJobs(ctx context.Context, q querier, jobs []*flow.Job, args [][]any) error {
 	// One statement for the batch (up to maxJobsPerInsert jobs), which also
 	// tells whether each job's execution exists: a run's jobs are written
 	// together, without a savepoint or a lookup first.
@@ -130,60 +144,58 @@ func (s *Store) InsertJobs(ctx context.Context, jobs ...*flow.Job) error {
 		EXISTS (SELECT 1 FROM actiontrigger_executions e WHERE e.id = actiontrigger_jobs.execution_id)`)
 		inserts = append(inserts, s.st.q(b.String()))
 	}
-	return s.write(ctx, false, func(q querier) error {
-		var inserted []any
-		orphan := false
-		for k, insert := range inserts {
-			from := k * maxJobsPerInsert
-			flat := make([]any, 0, min(maxJobsPerInsert, len(jobs)-from)*jobNCols)
-			for _, a := range args[from:min(from+maxJobsPerInsert, len(jobs))] {
-				flat = append(flat, a...)
+	var inserted []any
+	orphan := false
+	for k, insert := range inserts {
+		from := k * maxJobsPerInsert
+		flat := make([]any, 0, min(maxJobsPerInsert, len(jobs)-from)*jobNCols)
+		for _, a := range args[from:min(from+maxJobsPerInsert, len(jobs))] {
+			flat = append(flat, a...)
+		}
+		rows, err := q.QueryContext(ctx, insert, flat...)
+		if err != nil {
+			return s.st.mapErr(err, "insert jobs")
+		}
+		for rows.Next() {
+			var id string
+			var ok bool
+			if err := scan(rows, &id, &ok); err != nil {
+				rows.Close()
+				return s.st.mapErr(err, "insert jobs")
 			}
-			rows, err := q.QueryContext(ctx, insert, flat...)
+			inserted = append(inserted, id)
+			orphan = orphan || !ok
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.st.mapErr(err, "insert jobs")
+		}
+	}
+	if len(inserted) == len(jobs) && !orphan {
+		return nil
+	}
+	// Some id existed or some execution does not: take back the rows that
+	// went in (inside a transaction; otherwise the statement's own
+	// transaction rolls back) and tell which.
+	for len(inserted) > 0 {
+		n := min(maxJobsPerInsert, len(inserted))
+		if _, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_jobs WHERE id IN ("+placeholders(n)+")"), inserted[:n]...); err != nil {
+			return s.st.mapErr(err, "insert jobs")
+		}
+		inserted = inserted[n:]
+	}
+	for i, j := range jobs {
+		if i == 0 || jobs[i-1].ExecutionID != j.ExecutionID {
+			ok, err := executionExists(ctx, s.st, q, j.ExecutionID)
 			if err != nil {
-				return s.st.mapErr(err, "insert jobs")
+				return err
 			}
-			for rows.Next() {
-				var id string
-				var ok bool
-				if err := scan(rows, &id, &ok); err != nil {
-					rows.Close()
-					return s.st.mapErr(err, "insert jobs")
-				}
-				inserted = append(inserted, id)
-				orphan = orphan || !ok
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return s.st.mapErr(err, "insert jobs")
+			if !ok {
+				return fmt.Errorf("sqlstore: job %q: execution %q: %w", j.ID, j.ExecutionID, flow.ErrNotFound)
 			}
 		}
-		if len(inserted) == len(jobs) && !orphan {
-			return nil
-		}
-		// Some id existed or some execution does not: take back the rows that
-		// went in (inside a transaction; otherwise the statement's own
-		// transaction rolls back) and tell which.
-		for len(inserted) > 0 {
-			n := min(maxJobsPerInsert, len(inserted))
-			if _, err := q.ExecContext(ctx, s.st.q("DELETE FROM actiontrigger_jobs WHERE id IN ("+placeholders(n)+")"), inserted[:n]...); err != nil {
-				return s.st.mapErr(err, "insert jobs")
-			}
-			inserted = inserted[n:]
-		}
-		for i, j := range jobs {
-			if i == 0 || jobs[i-1].ExecutionID != j.ExecutionID {
-				ok, err := executionExists(ctx, s.st, q, j.ExecutionID)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return fmt.Errorf("sqlstore: job %q: execution %q: %w", j.ID, j.ExecutionID, flow.ErrNotFound)
-				}
-			}
-		}
-		return fmt.Errorf("sqlstore: a job of %d already exists: %w", len(jobs), flow.ErrDuplicate)
-	})
+	}
+	return fmt.Errorf("sqlstore: a job of %d already exists: %w", len(jobs), flow.ErrDuplicate)
 }
 
 // UpdateJob replaces the stored job j.ID if its status is still expect.

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Executions", func(t *testing.T) { testExecutions(t, newStore) })
 	t.Run("BatchUpdate", func(t *testing.T) { testBatchUpdate(t, newStore) })
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, newStore) })
+	t.Run("ExecutionJobs", func(t *testing.T) { testExecutionJobs(t, newStore) })
 	t.Run("Queue", func(t *testing.T) { testQueue(t, newStore) })
 	t.Run("Timers", func(t *testing.T) { testTimers(t, newStore) })
 	t.Run("Trace", func(t *testing.T) { testTrace(t, newStore) })
