@@ -22,6 +22,7 @@ import (
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/httptrigger"
 	"github.com/actiontrigger/actiontrigger/storage"
+	"github.com/actiontrigger/actiontrigger/storage/sqlstore"
 )
 
 // load fires n creates at concurrency c, each binding one sync
@@ -43,6 +44,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	n := fs.Int("n", 20000, "requests (per run with --paired)")
 	c := fs.Int("c", 16, "concurrent clients")
 	paired := fs.Bool("paired", false, "run the n creates without triggerWorkflows first, then with it, and print both and their ratio")
+	noRowCounts := fs.Bool("without-row-counts", false, "create the SQL store's record tables without their row-count triggers (sqlstore.WithoutRowCounts)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (client and in-process server) to the file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,7 +67,11 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	var srv *loadServer
 	if base == "" {
 		var err error
-		srv, err = startLoadServer(ctx, *db, *wf)
+		var opts []sqlstore.Option
+		if *noRowCounts {
+			opts = append(opts, sqlstore.WithoutRowCounts())
+		}
+		srv, err = startLoadServer(ctx, *db, *wf, opts...)
 		if err != nil {
 			return err
 		}
@@ -261,7 +267,7 @@ type loadServer struct {
 
 // startLoadServer starts the API on a fresh store with one sync
 // condition -> create workflow on expenses, listening on a free port.
-func startLoadServer(ctx context.Context, db, key string) (*loadServer, error) {
+func startLoadServer(ctx context.Context, db, key string, opts ...sqlstore.Option) (*loadServer, error) {
 	var cleanup []func()
 	closeAll := func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {
@@ -276,7 +282,7 @@ func startLoadServer(ctx context.Context, db, key string) (*loadServer, error) {
 		cleanup = append(cleanup, func() { os.RemoveAll(dir) })
 		db = filepath.Join(dir, "load.db")
 	}
-	store, storeName, err := openStore(ctx, db)
+	store, storeName, err := openStore(ctx, db, opts...)
 	if err != nil {
 		closeAll()
 		return nil, err
