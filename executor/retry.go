@@ -133,15 +133,22 @@ func (p *proc) rerun(ctx context.Context, s *Step, job *flow.Job) error {
 	if err != nil {
 		return err
 	}
-	p.record(updated)
-	if updated.Status == flow.JobRetryNeeded {
+	return p.goOn(ctx, s, updated)
+}
+
+// goOn records job, the new state of s's job, and goes on from it: a job
+// still waiting (PENDING, or RETRY_NEEDED for a backoff) ends the run
+// waiting; any other goes on after s.
+func (p *proc) goOn(ctx context.Context, s *Step, job *flow.Job) error {
+	p.record(job)
+	if job.Status == flow.JobPending || job.Status == flow.JobRetryNeeded {
 		return p.exit(ctx, flow.JobPending, "")
 	}
-	next, nprev, err := p.after(ctx, s, updated)
+	next, prev, err := p.after(ctx, s, job)
 	if err != nil || next == nil {
 		return err
 	}
-	return p.runFrom(ctx, next, nprev)
+	return p.runFrom(ctx, next, prev)
 }
 
 // expired reports whether the execution's timeout has passed.
@@ -242,15 +249,7 @@ func (p *proc) wake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.record(nj)
-	if nj.Status == flow.JobPending {
-		return p.exit(ctx, flow.JobPending, "")
-	}
-	next, prev, err := p.after(ctx, ds, nj)
-	if err != nil || next == nil {
-		return err
-	}
-	return p.runFrom(ctx, next, prev)
+	return p.goOn(ctx, ds, nj)
 }
 
 // wakeSafe calls Wake, turning a panic into an error.
