@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/actiontrigger/actiontrigger/executor"
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/storage"
 )
@@ -83,10 +84,13 @@ func (e *Engine) retry(ctx context.Context, id string) (*flow.Execution, error) 
 			if last.Status == flow.JobError || last.Status == flow.JobAborted {
 				j := last.Clone()
 				j.Attempts = slices.Clone(j.Attempts)
-				if k := len(j.Attempts); k > 0 && j.Attempts[k-1].At.Equal(j.UpdatedAt) {
+				// A node with a retry policy listed its last attempt when it
+				// ended ERROR; any other failed job lists it now.
+				step, _ := plan.Step(j.NodeKey)
+				if k := len(j.Attempts); k > 0 && j.Status == flow.JobError && step != nil && step.RetryPolicy() != nil {
 					j.Attempts[k-1].Retried = true
 				} else {
-					j.Attempts = append(j.Attempts, flow.Attempt{N: k + 1, Error: jobError(j), At: j.UpdatedAt, Retried: true})
+					j.Attempts = append(j.Attempts, flow.Attempt{N: k + 1, Error: executor.JobError(j), At: j.UpdatedAt, Retried: true})
 				}
 				j.Status, j.UpdatedAt = flow.JobRetryNeeded, now
 				if err := tx.UpdateJob(ctx, j, last.Status); err != nil {
@@ -112,19 +116,6 @@ func reasonSuffix(r string) string {
 		return ""
 	}
 	return " (" + r + ")"
-}
-
-// jobError is the message of a failed job's result.
-func jobError(j *flow.Job) string {
-	if m, ok := j.Result.(map[string]any); ok {
-		if s, ok := m["message"].(string); ok {
-			return s
-		}
-	}
-	if j.Result == nil {
-		return j.Status.String()
-	}
-	return fmt.Sprint(j.Result)
 }
 
 // RetryFilter selects the executions RetryExecutions continues.

@@ -58,6 +58,10 @@ func (p *Plan) Step(key string) (*Step, bool) {
 	return s, ok
 }
 
+// RetryPolicy is the node's retry policy: its own, else its workflow's (nil:
+// none). A job of a node with one that ended ERROR lists its last attempt.
+func (s *Step) RetryPolicy() *flow.RetryPolicy { return s.retry }
+
 // CanPause reports whether some node of the plan can leave a PENDING job.
 func (p *Plan) CanPause() bool { return p.canPause }
 

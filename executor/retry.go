@@ -36,8 +36,10 @@ func (x *Executor) rand() float64 {
 	return rand.Float64()
 }
 
-// jobMessage is the error a failed job reports in its attempts.
-func jobMessage(j *flow.Job) string {
+// JobError is the error a failed job reports (in its attempts): its
+// result's "message", its result when it is text, else the result printed,
+// or its status when it has no result.
+func JobError(j *flow.Job) string {
 	switch r := j.Result.(type) {
 	case map[string]any:
 		if m, ok := r["message"].(string); ok {
@@ -86,8 +88,8 @@ func (p *proc) retryOrFail(s *Step, job *flow.Job, err error) bool {
 	if job.Status != flow.JobError || s.retry == nil {
 		return false
 	}
-	job.Attempts = append(slices.Clip(job.Attempts), flow.Attempt{N: len(job.Attempts) + 1, Error: jobMessage(job), At: now})
-	job.UpdatedAt = now // the time of its last attempt, which Engine.Retry recognises
+	job.Attempts = append(slices.Clip(job.Attempts), flow.Attempt{N: len(job.Attempts) + 1, Error: JobError(job), At: now})
+	job.UpdatedAt = now
 	if p.exec.Sync || (err != nil && !nodes.Retryable(err)) {
 		return false
 	}
