@@ -22,6 +22,9 @@ type collection struct {
 	// prefix starts the go-memdb key of every record of the collection:
 	// "r", the name, NUL.
 	prefix []byte
+	// countKey is the key of the collection's record count: "n", the
+	// name, NUL.
+	countKey []byte
 	// ids hands out auto ids; it survives redeclarations.
 	ids *atomic.Int64
 }
@@ -87,7 +90,8 @@ func compileSchema(defs map[string]flow.Collection, old *schema) (*schema, error
 	sc := &schema{fs: fs, colls: make(map[string]*collection, len(defs))}
 	for _, name := range fs.Names() {
 		cs, _ := fs.Collection(name)
-		c := &collection{CollectionSchema: cs, prefix: append(append([]byte{kindRecord}, name...), 0)}
+		c := &collection{CollectionSchema: cs, prefix: append(append([]byte{kindRecord}, name...), 0),
+			countKey: append(append([]byte{kindCount}, name...), 0)}
 		if prev := old.colls[name]; prev != nil {
 			c.ids = prev.ids
 		} else {

@@ -933,14 +933,9 @@ type countRow struct {
 
 func (r *countRow) memKey() []byte { return r.key }
 
-func countKey(c *collection) []byte {
-	k := append([]byte{kindCount}, c.prefix[1:]...)
-	return k
-}
-
 // recordCount returns the number of records of c, as t sees it.
 func recordCount(t *txState, c *collection) (int, error) {
-	obj, err := t.get(countKey(c))
+	obj, err := t.get(c.countKey)
 	if err != nil {
 		return 0, err
 	}
@@ -956,5 +951,5 @@ func addCount(t *txState, c *collection, d int) error {
 	if err != nil {
 		return err
 	}
-	return t.put(&countRow{key: countKey(c), n: n + d})
+	return t.put(&countRow{key: c.countKey, n: n + d})
 }
