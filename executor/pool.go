@@ -241,7 +241,7 @@ func (p *Pool) RunDue(ctx context.Context, maxRuns int) (int, error) {
 				p.quarantine(ctx, e)
 				continue
 			}
-			p.Handle(ctx, e)
+			p.handle(ctx, e) // a panic that escapes a run is contained as on the workers
 			n++
 		}
 		if n >= maxRuns {
