@@ -153,7 +153,9 @@ func (st *state) schemaLock(ctx context.Context, q querier) error {
 }
 
 // AdoptTables records existing tables as created by the store, so that
-// DeclareCollections may add the columns a declaration needs to them. It is
+// DeclareCollections may add the columns a declaration needs to them, and
+// gives them the triggers that keep their row counts (schema 5; unless
+// WithoutRowCounts) the next time it declares them. It is
 // meant for record tables an earlier version of this package created (before
 // it recorded the tables it creates): the store treats those as the host's
 // and never alters them until adopted. A table that does not exist is an
