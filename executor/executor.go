@@ -663,7 +663,7 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 		if p.waitJob != nil {
 			e.ResumeJobID, at = p.waitJob.ID, p.waitAt
 		} else {
-			at = p.nextWake()
+			_, _, at = p.nextTimer()
 		}
 		if exp := e.ExpiresAt; !exp.IsZero() && (at.IsZero() || exp.Before(at)) {
 			at = exp

@@ -159,10 +159,14 @@ func (p *proc) expired() bool {
 	return !exp.IsZero() && !p.x.now().Before(exp)
 }
 
-// nextWake is the earliest WakeAt of the execution's pending jobs (zero:
-// none).
-func (p *proc) nextWake() time.Time {
-	var t time.Time
+// nextTimer returns the pending job (with its step) whose node wants to
+// wake it first, and when (zero: no pending job has a timer).
+func (p *proc) nextTimer() (*flow.Job, *Step, time.Time) {
+	var (
+		first *flow.Job
+		fs    *Step
+		t     time.Time
+	)
 	for _, j := range p.jobs {
 		if j.Status != flow.JobPending {
 			continue
@@ -171,12 +175,11 @@ func (p *proc) nextWake() time.Time {
 		if !ok || s.waker == nil {
 			continue
 		}
-		at := p.wakeAt(s, j)
-		if !at.IsZero() && (t.IsZero() || at.Before(t)) {
-			t = at
+		if at := p.wakeAt(s, j); !at.IsZero() && (t.IsZero() || at.Before(t)) {
+			first, fs, t = j, s, at
 		}
 	}
-	return t
+	return first, fs, t
 }
 
 // wakeAt calls the node's WakeAt; a panic there means never (and is logged).
@@ -199,26 +202,9 @@ func (p *proc) wake(ctx context.Context) error {
 		return p.exit(ctx, flow.JobAborted, flow.ReasonTimeout)
 	}
 	now := p.x.now()
-	var (
-		due  *flow.Job
-		ds   *Step
-		dueT time.Time
-	)
-	for _, j := range p.jobs {
-		if j.Status != flow.JobPending {
-			continue
-		}
-		s, ok := p.plan.Step(j.NodeKey)
-		if !ok || s.waker == nil {
-			continue
-		}
-		at := p.wakeAt(s, j)
-		if at.IsZero() || at.After(now) {
-			continue
-		}
-		if due == nil || at.Before(dueT) {
-			due, ds, dueT = j, s, at
-		}
+	due, ds, at := p.nextTimer()
+	if due != nil && at.After(now) {
+		due = nil
 	}
 	if due == nil {
 		return p.exit(ctx, flow.JobPending, "") // early: arm the timer again
