@@ -21,7 +21,9 @@ const BusyTimeoutMillis = 10000
 
 // DSN turns a path (a file name, ":memory:", or a "file:" URI such as
 // "file:x?mode=memory") into the modernc.org/sqlite data source name Open
-// uses: WAL journal, a busy timeout, and BEGIN IMMEDIATE transactions.
+// uses: WAL journal, a busy timeout, BEGIN IMMEDIATE transactions, and
+// temporary files in memory (temp_store=MEMORY: the savepoint journals of
+// group commit stay off the disk).
 func DSN(path string) string {
 	dsn := path
 	if dsn == ":memory:" {
@@ -34,7 +36,7 @@ func DSN(path string) string {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	return fmt.Sprintf("%s%s_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate", dsn, sep, BusyTimeoutMillis)
+	return fmt.Sprintf("%s%s_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate", dsn, sep, BusyTimeoutMillis)
 }
 
 // isMemory reports whether path names an in-memory database, which lives in

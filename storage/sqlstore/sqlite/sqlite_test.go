@@ -385,3 +385,27 @@ func checkUpgradedTimers(t *testing.T, s *sqlstore.Store) {
 	require.NoError(t, err)
 	require.Equal(t, j, got)
 }
+
+// Every connection of an opened store keeps its temporary files in memory:
+// the savepoint journal of each unit of a group commit (and of every write
+// under a savepoint) would otherwise be written to a temporary file, a write
+// system call per page, under the write lock (docs/benchmarks.md).
+func TestTempStoreInMemory(t *testing.T) {
+	s := fileStore(t)
+	db := s.DB()
+	ctx := t.Context()
+	// Hold every connection of the pool at once, so each one is checked.
+	conns := make([]*sql.Conn, 0, 4)
+	for range 4 {
+		c, err := db.Conn(ctx)
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		var mode int
+		require.NoError(t, c.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&mode))
+		require.Equal(t, 2, mode, "connection %d: temp_store is %d, want 2 (MEMORY)", i, mode)
+		require.NoError(t, c.Close())
+	}
+	require.Contains(t, sqlite.DSN("x.db"), "_pragma=temp_store(MEMORY)")
+}
