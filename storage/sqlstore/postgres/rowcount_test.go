@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -153,4 +154,74 @@ func pgStoreAt(t *testing.T, dsn string) *sqlstore.Store {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// Writers that fold at every statement (actiontrigger.count_fold_rate = 1)
+// never deadlock: schema 5 let two folding writers delete each other's row
+// and then wait for each other to write their own (40P01 within a few
+// hundred transactions here). Sessions come and go (short-lived
+// connections), so there are dead sessions' rows to fold, and the counts
+// stay exact.
+func TestRowCountFoldsDoNotDeadlock(t *testing.T) {
+	ctx := t.Context()
+	testDSN(t)
+	dsn := freshSchema(t)
+	s := pgStoreAt(t, dsn)
+	cs := []flow.Collection{
+		{Name: "items", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}},
+		{Name: "others", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}},
+	}
+	require.NoError(t, s.DeclareCollections(ctx, cs))
+	db := s.DB()
+	db.SetMaxOpenConns(16)
+	db.SetConnMaxLifetime(50 * time.Millisecond) // sessions die and leave rows to fold
+	const goroutines, txs = 16, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < txs; i++ {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				stmts := []string{`SET LOCAL actiontrigger.count_fold_rate = '1'`,
+					`INSERT INTO items (title) VALUES ('z')`, `INSERT INTO others (title) VALUES ('z'), ('y')`}
+				if (g+i)%2 == 1 {
+					stmts[1], stmts[2] = stmts[2], stmts[1]
+				}
+				for _, stmt := range stmts {
+					if _, err := tx.ExecContext(ctx, stmt); err != nil {
+						_ = tx.Rollback()
+						errs <- err
+						return
+					}
+				}
+				if err := tx.Commit(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	for c, want := range map[string]int{"items": goroutines * txs, "others": 2 * goroutines * txs} {
+		_, n, err := s.ListRecordsPage(ctx, c, storage.ListQuery{Limit: 1}, nil)
+		require.NoError(t, err)
+		require.Equal(t, want, n, c)
+	}
+	var dead, live int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT
+		COUNT(*) FILTER (WHERE shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)),
+		COUNT(*) FILTER (WHERE shard IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))
+		FROM actiontrigger_row_counts WHERE table_name = 'items'`).Scan(&dead, &live))
+	require.LessOrEqual(t, live, 17, "a row per live session at most")
+	t.Logf("rows of items: %d of live sessions, %d of dead ones not folded yet", live, dead)
 }
