@@ -47,16 +47,9 @@ func benchAPICreate(b *testing.B, query string) {
 				name += "/parallel"
 			}
 			b.Run(name, func(b *testing.B) {
-				var s storage.Store = memory.New()
-				switch store {
-				case "sqlite":
-					s = teststores.SQLite(b)
-				case "postgres":
-					s = teststores.Postgres(b)
-				}
-				api := benchAPI(b, s)
+				api := benchAPI(b, benchStore(b, store))
 				var i atomic.Int64
-				one := func() {
+				one := func() error {
 					n := i.Add(1)
 					r := httptest.NewRequest(http.MethodPost, "/api/expenses:create"+query,
 						strings.NewReader(fmt.Sprintf(`{"title": "claim %d", "amount": %d}`, n, n%400)))
@@ -65,27 +58,27 @@ func benchAPICreate(b *testing.B, query string) {
 					w := httptest.NewRecorder()
 					api.ServeHTTP(w, r)
 					if w.Code != http.StatusOK {
-						b.Fatalf("status %d: %s", w.Code, w.Body.String())
+						return fmt.Errorf("status %d: %s", w.Code, w.Body.String())
 					}
+					return nil
 				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				if parallel {
-					b.SetParallelism(8)
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							one()
-						}
-					})
-				} else {
-					for b.Loop() {
-						one()
-					}
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+				runRequests(b, parallel, one)
 			})
 		}
 	}
+}
+
+// benchStore is a new store of the kind named: "memory", "sqlite" (a file)
+// or "postgres" (a fresh schema of the database in
+// ACTIONTRIGGER_TEST_POSTGRES_DSN).
+func benchStore(b *testing.B, kind string) storage.Store {
+	switch kind {
+	case "sqlite":
+		return teststores.SQLite(b)
+	case "postgres":
+		return teststores.Postgres(b)
+	}
+	return memory.New()
 }
 
 func benchAPI(b *testing.B, s storage.Store) *httptrigger.API {
@@ -153,13 +146,7 @@ func BenchmarkRequestWrites(b *testing.B) {
 }
 
 func benchRequestWrites(b *testing.B, store string, workflow, parallel bool) {
-	var s storage.Store = memory.New()
-	switch store {
-	case "sqlite":
-		s = teststores.SQLite(b)
-	case "postgres":
-		s = teststores.Postgres(b)
-	}
+	s := benchStore(b, store)
 	eng := benchEngine(b, s)
 	wf, err := eng.Workflow(b.Context(), "book")
 	if err != nil {
@@ -199,6 +186,13 @@ func benchRequestWrites(b *testing.B, store string, workflow, parallel bool) {
 			return tx.InsertJobs(ctx, cond, book)
 		})
 	}
+	runRequests(b, parallel, one)
+}
+
+// runRequests times one request per iteration: one after another, or from
+// 16 goroutines on this machine's two procs (SetParallelism(8)), and reports
+// requests/s. The first failing request ends the benchmark.
+func runRequests(b *testing.B, parallel bool, one func() error) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	if parallel {

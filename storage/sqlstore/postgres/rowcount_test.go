@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"testing"
 	"time"
@@ -105,41 +106,13 @@ func TestRowCounts(t *testing.T) {
 	// counts stay exact.
 	cs2 := append(cs, flow.Collection{Name: "others", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}})
 	require.NoError(t, s2.DeclareCollections(ctx, cs2))
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := 0; g < 16; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 25; i++ {
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					errs <- err
-					return
-				}
-				first, second := "items", "others"
-				if (g+i)%2 == 1 {
-					first, second = second, first
-				}
-				for _, tbl := range []string{first, second} {
-					if _, err := tx.ExecContext(ctx, `INSERT INTO `+tbl+` (title) VALUES ('z')`); err != nil {
-						_ = tx.Rollback()
-						errs <- err
-						return
-					}
-				}
-				if err := tx.Commit(); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	concurrentTxs(t, db, 16, 25, func(g, i int) []string {
+		first, second := "items", "others"
+		if (g+i)%2 == 1 {
+			first, second = second, first
+		}
+		return []string{`INSERT INTO ` + first + ` (title) VALUES ('z')`, `INSERT INTO ` + second + ` (title) VALUES ('z')`}
+	})
 	_, n, err = s2.ListRecordsPage(ctx, "items", storage.ListQuery{Limit: 1}, nil)
 	require.NoError(t, err)
 	require.Equal(t, 408+400, n)
@@ -175,44 +148,23 @@ func TestRowCountFoldsDoNotDeadlock(t *testing.T) {
 	db := s.DB()
 	db.SetMaxOpenConns(16)
 	db.SetConnMaxLifetime(50 * time.Millisecond) // sessions die and leave rows to fold
+	// A row of a session that no longer exists (no backend has pid -1):
+	// the first fold takes it into the folding writer's row.
+	_, err := db.ExecContext(ctx, `INSERT INTO actiontrigger_row_counts (table_name, shard, n) VALUES ('items', -1, 1000)`)
+	require.NoError(t, err)
 	const goroutines, txs = 16, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, goroutines)
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < txs; i++ {
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					errs <- err
-					return
-				}
-				stmts := []string{`SET LOCAL actiontrigger.count_fold_rate = '1'`,
-					`INSERT INTO items (title) VALUES ('z')`, `INSERT INTO others (title) VALUES ('z'), ('y')`}
-				if (g+i)%2 == 1 {
-					stmts[1], stmts[2] = stmts[2], stmts[1]
-				}
-				for _, stmt := range stmts {
-					if _, err := tx.ExecContext(ctx, stmt); err != nil {
-						_ = tx.Rollback()
-						errs <- err
-						return
-					}
-				}
-				if err := tx.Commit(); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	for c, want := range map[string]int{"items": goroutines * txs, "others": 2 * goroutines * txs} {
+	concurrentTxs(t, db, goroutines, txs, func(g, i int) []string {
+		stmts := []string{`SET LOCAL actiontrigger.count_fold_rate = '1'`,
+			`INSERT INTO items (title) VALUES ('z')`, `INSERT INTO others (title) VALUES ('z'), ('y')`}
+		if (g+i)%2 == 1 {
+			stmts[1], stmts[2] = stmts[2], stmts[1]
+		}
+		return stmts
+	})
+	var gone int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM actiontrigger_row_counts WHERE shard = -1`).Scan(&gone))
+	require.Zero(t, gone, "the dead session's row is folded")
+	for c, want := range map[string]int{"items": 1000 + goroutines*txs, "others": 2 * goroutines * txs} {
 		_, n, err := s.ListRecordsPage(ctx, c, storage.ListQuery{Limit: 1}, nil)
 		require.NoError(t, err)
 		require.Equal(t, want, n, c)
@@ -224,4 +176,45 @@ func TestRowCountFoldsDoNotDeadlock(t *testing.T) {
 		FROM actiontrigger_row_counts WHERE table_name = 'items'`).Scan(&dead, &live))
 	require.LessOrEqual(t, live, 17, "a row per live session at most")
 	t.Logf("rows of items: %d of live sessions, %d of dead ones not folded yet", live, dead)
+}
+
+// concurrentTxs runs txs transactions from each of goroutines goroutines
+// at once, transaction i of goroutine g running the statements stmts(g, i),
+// and fails the test with the first error.
+func concurrentTxs(t *testing.T, db *sql.DB, goroutines, txs int, stmts func(g, i int) []string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < txs; i++ {
+				if err := inTx(t.Context(), db, stmts(g, i)...); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// inTx runs stmts in one transaction of db and commits it.
+func inTx(ctx context.Context, db *sql.DB, stmts ...string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
 }
