@@ -453,7 +453,7 @@ func (e *Engine) failExecution(ctx context.Context, x *flow.Execution, cause err
 		u := cur.Clone()
 		u.Status = flow.ExecutionError
 		u.Reason = "worker: " + cause.Error()
-		u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID, u.RunAfter = false, "", time.Time{}, "", time.Time{}
+		u.Dequeue()
 		u.EndedAt = e.cfg.Now()
 		failed = u
 		return tx.UpdateExecution(ctx, u, storage.ExecutionExpect{Status: cur.Status})
@@ -559,7 +559,7 @@ func (e *Engine) abortIn(ctx context.Context, tx storage.Store, plan *executor.P
 	u := cur.Clone()
 	u.Status = flow.ExecutionAborted
 	u.Reason = reason
-	u.Runnable, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID, u.RunAfter = false, "", time.Time{}, "", time.Time{}
+	u.Dequeue()
 	u.EndedAt, u.UpdatedAt = now, now
 	if err := executor.AbortPendingJobs(ctx, tx, plan, id, now); err != nil {
 		return nil, err

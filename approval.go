@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/actiontrigger/actiontrigger/flow"
 	"github.com/actiontrigger/actiontrigger/nodes"
@@ -149,11 +148,11 @@ func (e *Engine) SubmitTask(ctx context.Context, taskID string, user User, submi
 		dec.Resume = dec.Job.Status != flow.JobPending
 		if dec.Resume {
 			ux := x.Clone()
-			ux.ResumeJobID, ux.Runnable, ux.UpdatedAt = j.ID, true, now
 			// Runnable at once; and a worker that claimed the execution
 			// for a timer (a deadline) loses its lease, so that it writes
 			// nothing over this resume.
-			ux.RunAfter, ux.LeaseOwner, ux.LeaseUntil = time.Time{}, "", time.Time{}
+			ux.Requeue(j.ID)
+			ux.UpdatedAt = now
 			return tx.UpdateExecution(ctx, ux, storage.ExecutionExpect{Status: flow.ExecutionStarted})
 		}
 		return nil

@@ -68,7 +68,8 @@ func (e *Engine) retry(ctx context.Context, id string) (*flow.Execution, error) 
 		now := e.cfg.Now()
 		u := x.Clone()
 		u.Status, u.Reason, u.EndedAt, u.UpdatedAt = flow.ExecutionStarted, "", time.Time{}, now
-		u.Runnable, u.RunAfter, u.Attempt, u.LeaseOwner, u.LeaseUntil, u.ResumeJobID = true, time.Time{}, 0, "", time.Time{}, ""
+		u.Requeue("")
+		u.Attempt = 0
 		u.ExpiresAt = time.Time{}
 		if t := plan.Workflow.Options.Timeout; t > 0 {
 			u.ExpiresAt = now.Add(time.Duration(t) * time.Millisecond)

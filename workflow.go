@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/actiontrigger/actiontrigger/executor"
 	"github.com/actiontrigger/actiontrigger/flow"
@@ -603,8 +602,8 @@ func (e *Engine) Resume(ctx context.Context, jobID string, status flow.JobStatus
 			return err
 		}
 		ux := x.Clone()
-		ux.ResumeJobID, ux.Runnable, ux.UpdatedAt = jobID, true, e.cfg.Now()
-		ux.RunAfter, ux.LeaseOwner, ux.LeaseUntil = time.Time{}, "", time.Time{}
+		ux.Requeue(jobID)
+		ux.UpdatedAt = e.cfg.Now()
 		return tx.UpdateExecution(ctx, ux, storage.ExecutionExpect{Status: flow.ExecutionStarted})
 	})
 	if err != nil {

@@ -653,9 +653,7 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 		// claims of the next run count from zero toward Pool.MaxClaims.
 		e.Attempt = 0
 	}
-	e.Runnable = false
-	e.ResumeJobID = ""
-	e.RunAfter = time.Time{}
+	e.Dequeue()
 	if status == flow.JobPending {
 		// Arm the durable timer: the job waiting to run again, else the
 		// earliest due pending job, capped by the execution's timeout.
@@ -673,8 +671,6 @@ func (p *proc) exit(ctx context.Context, status flow.JobStatus, reason string) e
 			e.Runnable, e.RunAfter = true, at
 		}
 	}
-	e.LeaseOwner = ""
-	e.LeaseUntil = time.Time{}
 	e.UpdatedAt = now
 	del := e.Status.Ended() && slices.Contains(p.plan.Workflow.Options.DeleteExecutionOnStatus, e.Status)
 	if p.batch != nil && !p.insert && !del && status != flow.JobAborted {
@@ -743,11 +739,7 @@ func ceilMilli(t time.Time) time.Time {
 // release clears the lease of an execution that has nothing to run.
 func (p *proc) release(ctx context.Context) error {
 	e := p.exec.Clone()
-	e.Runnable = false
-	e.ResumeJobID = ""
-	e.RunAfter = time.Time{}
-	e.LeaseOwner = ""
-	e.LeaseUntil = time.Time{}
+	e.Dequeue()
 	err := p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 		return tx.UpdateExecution(ctx, e, storage.ExecutionExpect{Status: p.exec.Status, LeaseOwner: p.x.cfg.Owner})
 	})

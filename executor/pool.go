@@ -408,7 +408,7 @@ func (p *Pool) quarantine(ctx context.Context, e *flow.Execution) {
 		quarantined = u
 		u.Status = flow.ExecutionError
 		u.Reason = reason
-		u.Runnable, u.ResumeJobID, u.LeaseOwner, u.LeaseUntil, u.RunAfter = false, "", "", time.Time{}, time.Time{}
+		u.Dequeue()
 		u.EndedAt, u.UpdatedAt = now, now
 		if err := AbortPendingJobs(ctx, tx, plan, e.ID, now); err != nil {
 			return err

@@ -75,6 +75,21 @@ type Execution struct {
 	EndedAt   time.Time `json:"endedAt,omitzero"`
 }
 
+// Dequeue takes e off the queue: not runnable, no timer, no job to resume,
+// no lease.
+func (e *Execution) Dequeue() {
+	e.Runnable, e.RunAfter, e.ResumeJobID = false, time.Time{}, ""
+	e.LeaseOwner, e.LeaseUntil = "", time.Time{}
+}
+
+// Requeue makes e runnable at once, resuming the job resumeJobID ("" for
+// none), with no timer and no lease: a worker holding one loses it, and so
+// writes nothing over this change.
+func (e *Execution) Requeue(resumeJobID string) {
+	e.Runnable, e.RunAfter, e.ResumeJobID = true, time.Time{}, resumeJobID
+	e.LeaseOwner, e.LeaseUntil = "", time.Time{}
+}
+
 // Clone returns a copy that shares the (immutable) Context and Stack.
 func (e *Execution) Clone() *Execution {
 	c := *e
