@@ -96,10 +96,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	if plain.retries != 0 || retried.retries != *n {
 		return fmt.Errorf("retries: %d without failures and %d with, want 0 and %d", plain.retries, retried.retries, *n)
 	}
-	fmt.Fprintf(out, "paired: fail-first/passing rate %.2fx (%.0f / %.0f executions/s), p50 %.2f -> %.2f ms (%+.2f ms), p99 %.2f -> %.2f ms (%+.2f ms)\n",
-		retried.rate/plain.rate, retried.rate, plain.rate,
-		ms(plain.p50), ms(retried.p50), ms(retried.p50)-ms(plain.p50),
-		ms(plain.p99), ms(retried.p99), ms(retried.p99)-ms(plain.p99))
+	printPaired(out, "fail-first/passing", "executions/s", plain.timing, retried.timing)
 	return nil
 }
 
@@ -114,8 +111,7 @@ type benchDrain struct {
 
 // benchResult is what one burn-down measured.
 type benchResult struct {
-	rate     float64       // executions/s
-	p50, p99 time.Duration // start to end of each execution
+	timing // executions/s; start to end of each execution
 	// retries counts the runs that ended waiting (a retry backoff).
 	retries int
 }
@@ -215,7 +211,7 @@ func (d *benchDrain) run(ctx context.Context, out io.Writer, w flow.Workflow, la
 	}
 	mu.Lock()
 	slices.Sort(latency)
-	r := benchResult{rate: float64(d.n) / elapsed.Seconds(), p50: percentile(latency, 0.50), p99: percentile(latency, 0.99), retries: int(waits.Load())}
+	r := benchResult{timing: timingOf(d.n, elapsed, latency), retries: int(waits.Load())}
 	mu.Unlock()
 	fmt.Fprintf(out, "%stotal %d executions in %.2fs: %.0f executions/s, p50 %.2f ms, p99 %.2f ms\n",
 		label, d.n, elapsed.Seconds(), r.rate, ms(r.p50), ms(r.p99))
@@ -230,6 +226,28 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// timing is what a run measured and a paired run compares: its rate and
+// the percentiles of its latencies.
+type timing struct {
+	rate     float64
+	p50, p99 time.Duration
+}
+
+// timingOf is the timing of n operations in elapsed, with their latencies
+// sorted.
+func timingOf(n int, elapsed time.Duration, sorted []time.Duration) timing {
+	return timing{rate: float64(n) / elapsed.Seconds(), p50: percentile(sorted, 0.50), p99: percentile(sorted, 0.99)}
+}
+
+// printPaired prints the line of a paired run: the rate of other against
+// base, in unit, and how its latencies moved.
+func printPaired(out io.Writer, what, unit string, base, other timing) {
+	fmt.Fprintf(out, "paired: %s rate %.2fx (%.0f / %.0f %s), p50 %.2f -> %.2f ms (%+.2f ms), p99 %.2f -> %.2f ms (%+.2f ms)\n",
+		what, other.rate/base.rate, other.rate, base.rate, unit,
+		ms(base.p50), ms(other.p50), ms(other.p50)-ms(base.p50),
+		ms(base.p99), ms(other.p99), ms(other.p99)-ms(base.p99))
+}
 
 func benchCollections() []flow.Collection {
 	return []flow.Collection{

@@ -130,10 +130,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "paired: workflow/bare rate %.2fx (%.0f / %.0f requests/s), p50 %.2f -> %.2f ms (%+.2f ms), p99 %.2f -> %.2f ms (%+.2f ms)\n",
-		withWF.rate/bare.rate, withWF.rate, bare.rate,
-		ms(bare.p50), ms(withWF.p50), ms(withWF.p50)-ms(bare.p50),
-		ms(bare.p99), ms(withWF.p99), ms(withWF.p99)-ms(bare.p99))
+	printPaired(out, "workflow/bare", "requests/s", bare.timing, withWF.timing)
 	return nil
 }
 
@@ -146,9 +143,8 @@ type loadRun struct {
 
 // loadResult is what one loadRun measured.
 type loadResult struct {
-	count    int
-	rate     float64
-	p50, p99 time.Duration
+	count int
+	timing
 }
 
 // fire runs r, printing progress every second and, prefixed by label, the
@@ -195,8 +191,7 @@ func (r loadRun) fire(ctx context.Context, out io.Writer, label string) (loadRes
 		return loadResult{}, err
 	}
 	slices.Sort(latency)
-	res := loadResult{count: len(latency), rate: float64(len(latency)) / elapsed.Seconds(),
-		p50: percentile(latency, 0.50), p99: percentile(latency, 0.99)}
+	res := loadResult{count: len(latency), timing: timingOf(len(latency), elapsed, latency)}
 	fmt.Fprintf(out, "%stotal %d requests in %.2fs: %.0f requests/s, p50 %.2f ms, p99 %.2f ms, %d failed\n",
 		label, res.count, elapsed.Seconds(), res.rate, ms(res.p50), ms(res.p99), failed.Load())
 	if f := failed.Load(); f > 0 {
