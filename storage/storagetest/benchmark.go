@@ -62,23 +62,8 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 
 	b.Run("Claim100", func(b *testing.B) {
 		s, w := setup(b)
-		ctx := context.Background()
 		insertRunnable(b, s, w, 0, 100)
-		now := base
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			// Every lease of the previous round has ended: the same 100 are reclaimed.
-			now = now.Add(time.Second)
-			got, err := s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "bench", Limit: 100, Now: now, LeaseUntil: now.Add(time.Millisecond)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(got) != 100 {
-				b.Fatalf("claimed %d, want 100", len(got))
-			}
-		}
-		b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "claims/s")
+		benchClaim100(b, s)
 	})
 
 	// Claim100Waiting is Claim100 behind 10,000 older executions waiting
@@ -104,20 +89,7 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 			}
 		}
 		insertRunnable(b, s, w, 10_000, 100)
-		now := base
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			now = now.Add(time.Second)
-			got, err := s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "bench", Limit: 100, Now: now, LeaseUntil: now.Add(time.Millisecond)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(got) != 100 {
-				b.Fatalf("claimed %d, want 100", len(got))
-			}
-		}
-		b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "claims/s")
+		benchClaim100(b, s)
 	})
 
 	b.Run("InsertJob", func(b *testing.B) {
@@ -213,4 +185,24 @@ func Benchmark(b *testing.B, newStore func(b *testing.B) storage.Store) {
 	}
 	b.Run("InTx", inTx(false))
 	b.Run("InTxSyncRun", inTx(true))
+}
+
+// benchClaim100 times claims of the same 100 runnable executions: every
+// lease of the previous round has ended, so each round reclaims them all.
+func benchClaim100(b *testing.B, s storage.Store) {
+	ctx := context.Background()
+	now := base
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		now = now.Add(time.Second)
+		got, err := s.ClaimExecutions(ctx, storage.ClaimParams{Owner: "bench", Limit: 100, Now: now, LeaseUntil: now.Add(time.Millisecond)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got) != 100 {
+			b.Fatalf("claimed %d, want 100", len(got))
+		}
+	}
+	b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "claims/s")
 }
