@@ -551,25 +551,13 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 		var err error
 		if !s.atomic && p.tx == nil {
 			// Outside any transaction: the node may be slow.
-			rc := p.runContext(s, p.x.store(ctx))
-			rc.JobID = job.ID
-			nctx, obs := p.startNode(ctx, s, rc, false)
-			res, rerr := p.invoke(nctx, s, rc, prev, false)
-			fill(job, res, rerr)
-			p.retryOrFail(s, job, rerr)
-			obs.end(nctx, job.Status, rerr)
+			p.runNode(ctx, s, p.runContext(s, p.x.store(ctx)), prev, job)
 			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
 				return tx.InsertJobs(ctx, job)
 			})
 		} else {
 			err = p.step(ctx, func(ctx context.Context, tx storage.Store) error {
-				rc := p.runContext(s, tx)
-				rc.JobID = job.ID
-				nctx, obs := p.startNode(ctx, s, rc, false)
-				res, rerr := p.invoke(nctx, s, rc, prev, false)
-				fill(job, res, rerr)
-				p.retryOrFail(s, job, rerr)
-				obs.end(nctx, job.Status, rerr)
+				p.runNode(ctx, s, p.runContext(s, tx), prev, job)
 				if p.tx != nil {
 					// One unit of work for the run: write the jobs with the outcome.
 					p.pending = append(p.pending, job)
@@ -592,6 +580,19 @@ func (p *proc) runFrom(ctx context.Context, s *Step, prev *flow.Job) error {
 		s, prev = next, nprev
 	}
 	return nil
+}
+
+// runNode runs s's node once for job (rc is its run context, prev the
+// upstream job), between the observer's start and end of the node, and fills
+// job with the outcome: a failure becomes a retry (RETRY_NEEDED) where the
+// node's policy allows one.
+func (p *proc) runNode(ctx context.Context, s *Step, rc *nodes.RunContext, prev, job *flow.Job) {
+	rc.JobID = job.ID
+	nctx, obs := p.startNode(ctx, s, rc, false)
+	res, rerr := p.invoke(nctx, s, rc, prev, false)
+	fill(job, res, rerr)
+	p.retryOrFail(s, job, rerr)
+	obs.end(nctx, job.Status, rerr)
 }
 
 // after decides what runs after step s saved job: the chosen branch, the next

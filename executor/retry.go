@@ -111,14 +111,9 @@ func (p *proc) rerun(ctx context.Context, s *Step, job *flow.Job) error {
 	attempt := len(job.Attempts) + 1
 	updated := job.Clone()
 	run := func(rc *nodes.RunContext) {
-		rc.JobID = job.ID
 		rc.SetAttempt(attempt)
-		nctx, obs := p.startNode(ctx, s, rc, false)
-		res, rerr := p.invoke(nctx, s, rc, prev, false)
-		fill(updated, res, rerr)
+		p.runNode(ctx, s, rc, prev, updated)
 		updated.UpdatedAt = p.x.now()
-		p.retryOrFail(s, updated, rerr)
-		obs.end(nctx, updated.Status, rerr)
 	}
 	var err error
 	if !s.atomic && p.tx == nil {
