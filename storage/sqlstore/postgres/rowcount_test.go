@@ -218,3 +218,20 @@ func inTx(ctx context.Context, db *sql.DB, stmts ...string) error {
 	}
 	return tx.Commit()
 }
+
+// A mistyped actiontrigger.count_fold_rate never fails the host's write: the
+// trigger falls back to its default rate, and the count stays exact.
+func TestRowCountBadFoldRate(t *testing.T) {
+	ctx := t.Context()
+	testDSN(t)
+	s := pgStoreAt(t, freshSchema(t))
+	require.NoError(t, s.DeclareCollections(ctx, []flow.Collection{
+		{Name: "items", Fields: []flow.Field{{Name: "id", Type: flow.FieldInteger}, {Name: "title", Type: flow.FieldString}}},
+	}))
+	for _, rate := range []string{"abc", "1e9", "-1", "", "0.5"} {
+		require.NoError(t, inTx(ctx, s.DB(), `SET LOCAL actiontrigger.count_fold_rate = '`+rate+`'`, `INSERT INTO items (title) VALUES ('z')`), rate)
+	}
+	_, n, err := s.ListRecordsPage(ctx, "items", storage.ListQuery{Limit: 1}, nil)
+	require.NoError(t, err)
+	require.Equal(t, 5, n)
+}

@@ -10,13 +10,15 @@
 -- and the rows of a table stay as many as the sessions that wrote it and are
 -- alive, plus the dead ones not folded yet.
 --
--- actiontrigger.count_fold_rate (a setting, 0.01 when unset) is the share of
--- statements that fold; tests set it to 1.
+-- actiontrigger.count_fold_rate (a setting, 0.01 when unset or not a plain
+-- decimal number, so that a mistyped value never fails the host's write) is
+-- the share of statements that fold; tests set it to 1.
 CREATE OR REPLACE FUNCTION actiontrigger_count_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
 	d BIGINT;
 	folded BIGINT;
 	fold BOOLEAN;
+	rate TEXT;
 BEGIN
 	IF TG_OP = 'TRUNCATE' THEN
 		DELETE FROM actiontrigger_row_counts WHERE table_name = TG_TABLE_NAME;
@@ -26,7 +28,8 @@ BEGIN
 	ELSE
 		SELECT -count(*) INTO d FROM old_rows;
 	END IF;
-	fold := random() < COALESCE(NULLIF(current_setting('actiontrigger.count_fold_rate', true), '')::float8, 0.01)
+	rate := current_setting('actiontrigger.count_fold_rate', true);
+	fold := random() < (CASE WHEN rate ~ '^[0-9]*\.?[0-9]+$' THEN rate::float8 ELSE 0.01 END)
 		AND current_setting('transaction_isolation') = 'read committed';
 	IF d = 0 AND NOT fold THEN
 		RETURN NULL;
