@@ -23,6 +23,8 @@
 set -euo pipefail
 C=${1:-16}; T=${2:-8}; ROUNDS=${3:-2}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+[ -f go.mod ] && [ -d cmd/actiontrigger ] || { echo "pgbench-floor: run it from the repository root" >&2; exit 2; }
+case "$C$T$ROUNDS" in *[!0-9]*) echo "pgbench-floor: clients, seconds and rounds are whole numbers" >&2; exit 2;; esac
 command -v pgbench >/dev/null || { echo "pgbench-floor: pgbench not found (Debian: postgresql-client)" >&2; exit 1; }
 DB=at_floor_$$
 DIR=$(mktemp -d)
